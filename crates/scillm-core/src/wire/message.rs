@@ -1,0 +1,317 @@
+//! Chat messages and their content: a string, `null`, or a list of parts.
+
+use serde::de::Deserializer;
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The author of a message.
+///
+/// Unknown roles are rejected when parsing, so a server answers them with a 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// System instructions.
+    System,
+    /// Developer instructions (newer OpenAI models).
+    Developer,
+    /// The end user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool result.
+    Tool,
+    /// A legacy function result.
+    Function,
+}
+
+impl Role {
+    /// The wire name of the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+            Role::Function => "function",
+        }
+    }
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who wrote the message.
+    pub role: Role,
+    /// The content; `None` when the field was absent, `Some(Content::Null)` when it was `null`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub content: Option<Content>,
+    /// Optional participant name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Tool calls made by an assistant message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// Reasoning text kept apart from the answer (never mixed into `content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Any other field, carried through unchanged.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Message {
+    /// A message with plain text content.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: Some(Content::Text(text.into())),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            reasoning_content: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// A `user` message with plain text content.
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::text(Role::User, text)
+    }
+
+    /// A `system` message with plain text content.
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::text(Role::System, text)
+    }
+
+    /// An `assistant` message with plain text content.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::text(Role::Assistant, text)
+    }
+
+    /// A `tool` message answering the call `tool_call_id`.
+    pub fn tool_reply(tool_call_id: impl Into<String>, text: impl Into<String>) -> Self {
+        let mut m = Self::text(Role::Tool, text);
+        m.tool_call_id = Some(tool_call_id.into());
+        m
+    }
+
+    /// The text of the content: the string itself, or the text parts joined by newlines.
+    /// Non-text parts are skipped; this is for display and prompts, never for re-sending.
+    pub fn text_content(&self) -> String {
+        self.content
+            .as_ref()
+            .map(Content::joined_text)
+            .unwrap_or_default()
+    }
+}
+
+/// Deserialize a field that is present (even as `null`) into `Some`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Message content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// A plain string.
+    Text(String),
+    /// A list of parts (vision and other multi-part messages). Never turned into a string.
+    Parts(Vec<ContentPart>),
+    /// An explicit `null` (assistant messages that only carry tool calls).
+    Null,
+}
+
+impl Content {
+    /// The text of the content, with text parts joined by newlines.
+    pub fn joined_text(&self) -> String {
+        match self {
+            Content::Text(s) => s.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Content::Null => String::new(),
+        }
+    }
+
+    /// Whether the content is `null`, an empty string or a list with no parts.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Content::Text(s) => s.is_empty(),
+            Content::Parts(p) => p.is_empty(),
+            Content::Null => true,
+        }
+    }
+}
+
+/// One part of a multi-part message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContentPart {
+    /// `{"type":"text","text":…}`.
+    Text {
+        /// The text.
+        text: String,
+        /// Any other field of the part.
+        extra: Map<String, Value>,
+    },
+    /// `{"type":"image_url","image_url":{"url":…,"detail"?}}`.
+    ImageUrl {
+        /// The image reference.
+        image_url: ImageUrl,
+        /// Any other field of the part.
+        extra: Map<String, Value>,
+    },
+    /// Any other part type, kept verbatim.
+    Other(Value),
+}
+
+impl ContentPart {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentPart::Text {
+            text: text.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// An image part from a URL (`data:` or `https:`).
+    pub fn image_url(url: impl Into<String>) -> Self {
+        ContentPart::ImageUrl {
+            image_url: ImageUrl {
+                url: url.into(),
+                detail: None,
+                extra: Map::new(),
+            },
+            extra: Map::new(),
+        }
+    }
+}
+
+/// The `image_url` object of an image part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageUrl {
+    /// A `data:image/…;base64,…` URL or an `https://` URL.
+    pub url: String,
+    /// `auto`, `low` or `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Serialize for ContentPart {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let value = match self {
+            ContentPart::Other(v) => return v.serialize(s),
+            ContentPart::Text { text, extra } => {
+                let mut m = extra.clone();
+                m.insert("type".into(), Value::from("text"));
+                m.insert("text".into(), Value::from(text.as_str()));
+                m
+            }
+            ContentPart::ImageUrl { image_url, extra } => {
+                let mut m = extra.clone();
+                m.insert("type".into(), Value::from("image_url"));
+                let iu = serde_json::to_value(image_url).map_err(serde::ser::Error::custom)?;
+                m.insert("image_url".into(), iu);
+                m
+            }
+        };
+        value.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(d)?;
+        let Value::Object(mut map) = value else {
+            return Err(D::Error::custom(
+                "a content part must be an object with a \"type\" field",
+            ));
+        };
+        match map.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                let text = match map.remove("text") {
+                    Some(Value::String(t)) => t,
+                    _ => return Err(D::Error::custom("a text part needs a string \"text\" field")),
+                };
+                map.remove("type");
+                Ok(ContentPart::Text { text, extra: map })
+            }
+            Some("image_url") => {
+                let raw = map.remove("image_url").ok_or_else(|| {
+                    D::Error::custom("an image_url part needs an \"image_url\" object with a \"url\"")
+                })?;
+                // Older clients send the URL as a bare string; normalise to the object form.
+                let image_url = match raw {
+                    Value::String(url) => ImageUrl {
+                        url,
+                        detail: None,
+                        extra: Map::new(),
+                    },
+                    other => serde_json::from_value(other).map_err(|e| {
+                        D::Error::custom(format!("invalid image_url part: {e}"))
+                    })?,
+                };
+                map.remove("type");
+                Ok(ContentPart::ImageUrl {
+                    image_url,
+                    extra: map,
+                })
+            }
+            Some(_) => Ok(ContentPart::Other(Value::Object(map))),
+            None => Err(D::Error::custom(
+                "a content part must be an object with a string \"type\" field",
+            )),
+        }
+    }
+}
+
+/// A tool call made by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call id, echoed back by the tool reply.
+    pub id: String,
+    /// Always `function` today.
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    /// The function and its raw JSON arguments.
+    pub function: FunctionCall,
+    /// Any other field (e.g. `index` in streamed calls).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+/// The function of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// The function name.
+    pub name: String,
+    /// The arguments as the model wrote them: usually JSON, but never trusted to be.
+    #[serde(default)]
+    pub arguments: String,
+}

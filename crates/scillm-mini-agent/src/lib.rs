@@ -1,0 +1,1 @@
+//! The mini-agent: a sandboxed tool-using agent loop and its OpenAI-compatible shim.

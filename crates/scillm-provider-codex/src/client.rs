@@ -1,0 +1,1 @@
+//! HTTP client code shared by the codex-agent and openai providers.

@@ -1,0 +1,1 @@
+//! Test support: mock upstream servers bound to ephemeral loopback ports.
