@@ -195,7 +195,11 @@ impl ProviderError {
 
     /// The OpenAI error body a server should answer with.
     pub fn to_error_body(&self) -> ErrorBody {
-        ErrorBody::new(self.message.clone(), self.kind.openai_type(), self.kind.as_str())
+        ErrorBody::new(
+            self.message.clone(),
+            self.kind.openai_type(),
+            self.kind.as_str(),
+        )
     }
 }
 

@@ -79,7 +79,10 @@ impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallContext")
             .field("deadline", &self.deadline)
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("api_base", &self.api_base)
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .finish()

@@ -83,7 +83,9 @@ impl From<RegistryError> for ProviderError {
 
 /// Every registration compiled into this program, sorted by name.
 pub fn registrations() -> Vec<&'static ProviderRegistration> {
-    let mut all: Vec<_> = inventory::iter::<ProviderRegistration>.into_iter().collect();
+    let mut all: Vec<_> = inventory::iter::<ProviderRegistration>
+        .into_iter()
+        .collect();
     all.sort_by_key(|r| r.name);
     all
 }
@@ -108,7 +110,10 @@ pub fn find(name: &str) -> Result<&'static ProviderRegistration, RegistryError> 
     } else {
         list.join(", ")
     };
-    match KNOWN_FEATURES.iter().find(|(n, _, _)| normalize(n) == wanted) {
+    match KNOWN_FEATURES
+        .iter()
+        .find(|(n, _, _)| normalize(n) == wanted)
+    {
         Some((_, feature, krate)) => Err(RegistryError::NotCompiledIn {
             name: name.to_string(),
             feature,
@@ -139,18 +144,30 @@ mod tests {
     #[test]
     fn a_known_provider_not_compiled_in_names_its_feature() {
         // The core crate alone links no provider, so codex-agent is absent here.
-        let err = find("codex-agent").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = find("codex-agent")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("cargo feature `codex-agent`"), "{err}");
         assert!(err.contains("available providers"), "{err}");
-        let err = find("codex_cli_agent").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = find("codex_cli_agent")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("`codex-agent`"), "{err}");
-        let err = find("mini-agent").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = find("mini-agent")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("cargo feature `mini-agent`"), "{err}");
     }
 
     #[test]
     fn an_unknown_provider_lists_what_is_available() {
-        let err = find("nope").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = find("nope")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.starts_with("unknown provider `nope`"), "{err}");
     }
 }

@@ -294,7 +294,10 @@ mod tests {
             let n = i as u32 + 1;
             let u = j.next_unit();
             let expect = (120.0 * 2f64.powi(n as i32 - 1)).min(1500.0) * (1.05 + 0.10 * u);
-            assert!((d.as_secs_f64() * 1000.0 - expect).abs() < 0.01, "{d:?} vs {expect}");
+            assert!(
+                (d.as_secs_f64() * 1000.0 - expect).abs() < 0.01,
+                "{d:?} vs {expect}"
+            );
         }
     }
 
@@ -305,7 +308,10 @@ mod tests {
         for n in 1..=10 {
             let d = p.backoff(n, j.next_unit()).as_secs_f64() * 1000.0;
             let raw = (120.0 * 2f64.powi(n as i32 - 1)).min(1500.0);
-            assert!(d >= raw * 1.05 - 1e-6 && d < raw * 1.15 + 1e-6, "n={n} d={d}");
+            assert!(
+                d >= raw * 1.05 - 1e-6 && d < raw * 1.15 + 1e-6,
+                "n={n} d={d}"
+            );
         }
         assert_eq!(p.backoff(1, 0.0), Duration::from_millis(126));
         assert_eq!(p.backoff(20, 0.0), Duration::from_millis(1575));
@@ -315,10 +321,19 @@ mod tests {
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
         let future = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&future, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&future, now),
+            Some(Duration::from_secs(30))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
@@ -388,10 +403,7 @@ mod tests {
         let err = out.err().map(|e| e.kind);
         assert_eq!(err, Some(ErrorKind::RateLimited));
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(
-            slot.get().and_then(|s| s.last_retry_after_s),
-            Some(3600.0)
-        );
+        assert_eq!(slot.get().and_then(|s| s.last_retry_after_s), Some(3600.0));
     }
 
     #[tokio::test]

@@ -33,7 +33,9 @@ pub enum ConfigError {
         expected: &'static str,
     },
     /// `SCILLM_CONFIG` names a file that does not exist.
-    #[error("config file {0} (from SCILLM_CONFIG) does not exist: fix the path or unset SCILLM_CONFIG")]
+    #[error(
+        "config file {0} (from SCILLM_CONFIG) does not exist: fix the path or unset SCILLM_CONFIG"
+    )]
     MissingFile(PathBuf),
 }
 
@@ -49,11 +51,25 @@ enum FileChoice {
 }
 
 /// Builds a [`Config`] from its layers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConfigLoader {
     file: FileChoice,
     env: Option<HashMap<String, String>>,
     explicit: Dict,
+}
+
+impl std::fmt::Debug for ConfigLoader {
+    // Explicit values and a test environment may hold secrets: show only their keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigLoader")
+            .field("file", &self.file)
+            .field(
+                "env",
+                &self.env.as_ref().map(|m| m.keys().collect::<Vec<_>>()),
+            )
+            .field("explicit", &self.explicit.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Default for ConfigLoader {
@@ -63,7 +79,7 @@ impl Default for ConfigLoader {
 }
 
 /// A loaded config with the layers it came from, for `config show`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadedConfig {
     /// The effective configuration.
     pub config: Config,
@@ -100,7 +116,11 @@ impl ConfigLoader {
         K: Into<String>,
         V: Into<String>,
     {
-        self.env = Some(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        self.env = Some(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
         self
     }
 
@@ -169,6 +189,15 @@ impl Config {
     }
 }
 
+impl std::fmt::Debug for LoadedConfig {
+    // The figment holds raw layer values, secrets included: show only the checked config.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedConfig")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LoadedConfig {
     /// Each effective value (secrets redacted) with where it came from: `default`,
     /// `env NAME`, `<file> key <key>` or `explicit`.
@@ -184,7 +213,11 @@ impl LoadedConfig {
 
     fn source_of(&self, key: &str) -> String {
         // `model_list.0.api_base` is found under `model_list`.
-        let lookup = key.split('.').take_while(|p| p.parse::<usize>().is_err()).collect::<Vec<_>>().join(".");
+        let lookup = key
+            .split('.')
+            .take_while(|p| p.parse::<usize>().is_err())
+            .collect::<Vec<_>>()
+            .join(".");
         match self.figment.find_metadata(&lookup) {
             Some(md) => source_desc(md, &lookup.split('.').collect::<Vec<_>>()),
             None => "default".into(),
@@ -196,7 +229,11 @@ fn walk(v: &serde_json::Value, prefix: String, f: &mut dyn FnMut(&str, String)) 
     match v {
         serde_json::Value::Object(m) if !m.is_empty() => {
             for (k, v) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 walk(v, key, f);
             }
         }
@@ -233,9 +270,11 @@ fn json_to_figment(v: serde_json::Value) -> Option<Value> {
             _ => return None,
         },
         serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(a) => {
-            Value::from(a.into_iter().filter_map(json_to_figment).collect::<Vec<_>>())
-        }
+        serde_json::Value::Array(a) => Value::from(
+            a.into_iter()
+                .filter_map(json_to_figment)
+                .collect::<Vec<_>>(),
+        ),
         serde_json::Value::Object(o) => {
             let mut d = Dict::new();
             for (k, v) in o {
@@ -270,7 +309,11 @@ fn describe(err: figment::Error) -> ConfigError {
     let message = match &err.kind {
         figment::error::Kind::UnknownField(field, expected) => format!(
             "unknown key `{field}`{}; expected one of: {}",
-            if key.is_empty() { String::new() } else { format!(" in `{key}`") },
+            if key.is_empty() {
+                String::new()
+            } else {
+                format!(" in `{key}`")
+            },
             expected.join(", ")
         ),
         other => other.to_string(),

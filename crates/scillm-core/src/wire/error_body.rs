@@ -21,9 +21,13 @@ pub struct ErrorDetail {
     /// A machine-readable code (string or `null`).
     #[serde(default)]
     pub code: Option<Value>,
-    /// The offending parameter, when one is known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub param: Option<String>,
+    /// The offending parameter; `Some(None)` is an explicit `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::double_option"
+    )]
+    pub param: Option<Option<String>>,
 }
 
 impl ErrorBody {

@@ -124,7 +124,7 @@ where
 }
 
 /// Message content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     /// A plain string.
@@ -133,6 +133,41 @@ pub enum Content {
     Parts(Vec<ContentPart>),
     /// An explicit `null` (assistant messages that only carry tool calls).
     Null,
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::Null => Ok(Content::Null),
+            Value::String(s) => Ok(Content::Text(s)),
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    ContentPart::deserialize(v)
+                        .map_err(|e| D::Error::custom(format!("content part {i}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Content::Parts),
+            other => Err(D::Error::custom(format!(
+                "message content must be a string, null or a list of parts, not {}",
+                json_type(&other)
+            ))),
+        }
+    }
+}
+
+/// The JSON type name of `v`, for error messages.
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 impl Content {
@@ -253,14 +288,20 @@ impl<'de> Deserialize<'de> for ContentPart {
             Some("text") => {
                 let text = match map.remove("text") {
                     Some(Value::String(t)) => t,
-                    _ => return Err(D::Error::custom("a text part needs a string \"text\" field")),
+                    _ => {
+                        return Err(D::Error::custom(
+                            "a text part needs a string \"text\" field",
+                        ))
+                    }
                 };
                 map.remove("type");
                 Ok(ContentPart::Text { text, extra: map })
             }
             Some("image_url") => {
                 let raw = map.remove("image_url").ok_or_else(|| {
-                    D::Error::custom("an image_url part needs an \"image_url\" object with a \"url\"")
+                    D::Error::custom(
+                        "an image_url part needs an \"image_url\" object with a \"url\"",
+                    )
                 })?;
                 // Older clients send the URL as a bare string; normalise to the object form.
                 let image_url = match raw {
@@ -269,9 +310,8 @@ impl<'de> Deserialize<'de> for ContentPart {
                         detail: None,
                         extra: Map::new(),
                     },
-                    other => serde_json::from_value(other).map_err(|e| {
-                        D::Error::custom(format!("invalid image_url part: {e}"))
-                    })?,
+                    other => serde_json::from_value(other)
+                        .map_err(|e| D::Error::custom(format!("invalid image_url part: {e}")))?,
                 };
                 map.remove("type");
                 Ok(ContentPart::ImageUrl {

@@ -211,7 +211,10 @@ impl Delta {
 
     /// The text this delta adds (`""` when none).
     pub fn text_str(&self) -> &str {
-        self.content.as_ref().and_then(|c| c.as_deref()).unwrap_or("")
+        self.content
+            .as_ref()
+            .and_then(|c| c.as_deref())
+            .unwrap_or("")
     }
 }
 

@@ -1,0 +1,44 @@
+//! `cargo xtask test`: the full check that CI runs.
+
+use std::process::Command;
+
+use crate::{externals, root, run_cmd};
+
+/// Format check, clippy, docs, externals, then every test with every feature.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let quick = args.iter().any(|a| a == "--no-lint");
+    if !quick {
+        run_cmd(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+        run_cmd(Command::new("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        run_cmd(
+            Command::new("cargo")
+                .args(["doc", "--workspace", "--no-deps", "--all-features"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )?;
+    }
+    let ext = externals::install(&root())?;
+    run_cmd(
+        Command::new("cargo")
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ])
+            .env("SCILLM_TEST_PYTHON", &ext.python)
+            .env("SCILLM_TEST_CODEX", &ext.codex)
+            .env("SCILLM_REQUIRE_EXTERNAL", "1"),
+    )?;
+    // Doc tests are not run by nextest.
+    run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-features", "--doc"]))?;
+    Ok(())
+}
