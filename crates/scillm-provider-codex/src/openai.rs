@@ -1,1 +1,142 @@
-//! The openai provider.
+//! The openai provider: any OpenAI-compatible endpoint (OpenAI itself, vLLM, Ollama, a
+//! LiteLLM proxy) at `{base}/v1/chat/completions`.
+//!
+//! It shares the HTTP client, retry policy and timeouts of the codex-agent provider
+//! (`codex_agent.*` settings) but sends the request as given: no codex headers, no
+//! parameter drops, the model id untouched (unless the deployment names one).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use scillm_core::secrecy::SecretString;
+use scillm_core::wire::{ChatRequest, ChatResponse};
+use scillm_core::{
+    ApiBase, CallContext, ChunkStream, ErrorKind, Provider, ProviderError, ProviderRegistration,
+    ProviderSettings, SharedProvider,
+};
+
+use crate::client::{
+    build_headers, record_failed_before_sending, set_stream_mode, HttpChatClient, UpstreamCall,
+};
+
+/// The registered name.
+pub const NAME: &str = "openai";
+
+/// The base used when neither the call nor the deployment gives one.
+pub const DEFAULT_BASE: &str = "https://api.openai.com";
+
+/// The variable read for a key when the provider talks to [`DEFAULT_BASE`] without one.
+pub const OPENAI_KEY_VAR: &str = "OPENAI_API_KEY";
+
+scillm_core::inventory::submit! {
+    ProviderRegistration {
+        name: NAME,
+        aliases: &["openai-compatible", "openai_compatible"],
+        description: "Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, a LiteLLM proxy): deployment api_base + api_key",
+        build,
+    }
+}
+
+fn build(settings: &ProviderSettings) -> Result<SharedProvider, ProviderError> {
+    Ok(Arc::new(OpenAiProvider::new(settings)?))
+}
+
+/// The openai provider. One instance holds one pooled HTTP client.
+pub struct OpenAiProvider {
+    client: HttpChatClient,
+    api_base: ApiBase,
+    api_key: Option<SecretString>,
+    model: Option<String>,
+}
+
+impl OpenAiProvider {
+    /// A provider for `settings`: the deployment's base (default [`DEFAULT_BASE`]), key
+    /// and model. `OPENAI_API_KEY` is read once, here, and only when the base is
+    /// OpenAI's own: a key is never sent to some other endpoint by accident.
+    pub fn new(settings: &ProviderSettings) -> Result<Self, ProviderError> {
+        let api_base = match &settings.api_base {
+            Some(b) => b.clone(),
+            None => ApiBase::parse(DEFAULT_BASE)
+                .map_err(|e| ProviderError::new(ErrorKind::Internal, e.to_string()))?,
+        };
+        let api_key = settings.api_key.clone().or_else(|| {
+            (api_base.as_str() == DEFAULT_BASE)
+                .then(|| std::env::var(OPENAI_KEY_VAR).ok())
+                .flatten()
+                .filter(|k| !k.is_empty())
+                .map(SecretString::from)
+        });
+        Ok(Self {
+            client: HttpChatClient::new(NAME, &settings.config.codex_agent)?,
+            api_base,
+            api_key,
+            model: settings.model.clone(),
+        })
+    }
+
+    fn prepare(
+        &self,
+        mut request: ChatRequest,
+        ctx: &CallContext,
+        stream: bool,
+    ) -> Result<UpstreamCall, ProviderError> {
+        let base = ctx.api_base.as_ref().unwrap_or(&self.api_base);
+        let key = ctx.api_key.as_ref().or(self.api_key.as_ref());
+        if let Some(m) = &self.model {
+            request.model.clone_from(m);
+        }
+        set_stream_mode(&mut request, stream);
+        let body = serde_json::to_value(&request).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!("could not serialise the request: {e}"),
+            )
+        })?;
+        Ok(UpstreamCall {
+            url: base.chat_completions_url(),
+            headers: build_headers(&ctx.headers, key, &[])?,
+            body,
+        })
+    }
+}
+
+impl fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiProvider")
+            .field("api_base", &self.api_base)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("model", &self.model)
+            .field("retry", self.client.policy())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiProvider {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn chat(
+        &self,
+        request: ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChatResponse, ProviderError> {
+        let call = self
+            .prepare(request, ctx, false)
+            .inspect_err(|_| record_failed_before_sending(ctx))?;
+        self.client.chat(call, ctx).await
+    }
+
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<ChunkStream, ProviderError> {
+        let call = self
+            .prepare(request, ctx, true)
+            .inspect_err(|_| record_failed_before_sending(ctx))?;
+        self.client.chat_stream(call, ctx).await
+    }
+}

@@ -1,1 +1,0 @@
-//! HTTP client code shared by the codex-agent and openai providers.

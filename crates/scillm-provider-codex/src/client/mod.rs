@@ -1,0 +1,249 @@
+//! HTTP client code shared by the codex-agent and openai providers.
+//!
+//! A provider turns a [`ChatRequest`] into an [`UpstreamCall`] (URL, headers, JSON body);
+//! [`HttpChatClient`] sends it under the one retry loop of `scillm_core::retry`, with a
+//! per-attempt timeout and an overall deadline, and turns the answer into a
+//! [`ChatResponse`] or a [`ChunkStream`].
+
+mod classify;
+mod headers;
+mod sse;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use scillm_core::config::CodexAgentConfig;
+use scillm_core::retry::run_with_retry;
+use scillm_core::wire::{ChatRequest, ChatResponse};
+use scillm_core::{CallContext, ChunkStream, ErrorKind, ProviderError, RetryPolicy, RetryStats};
+use serde_json::Value;
+
+pub use classify::{parse_completion, reqwest_error, status_error};
+pub use headers::{build_headers, HOP_BY_HOP};
+
+/// One prepared upstream call: where it goes, with which headers and body.
+#[derive(Clone)]
+pub struct UpstreamCall {
+    /// The full URL (`{base}/v1/chat/completions`).
+    pub url: String,
+    /// The headers to send (already filtered; may hold a sensitive `Authorization`).
+    pub headers: reqwest::header::HeaderMap,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl std::fmt::Debug for UpstreamCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may be secrets: show names only.
+        f.debug_struct("UpstreamCall")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pooled HTTP client with the retry policy and timeouts of one provider instance.
+#[derive(Debug, Clone)]
+pub struct HttpChatClient {
+    label: &'static str,
+    http: reqwest::Client,
+    policy: RetryPolicy,
+    attempt_timeout: Option<Duration>,
+    call_deadline: Option<Duration>,
+}
+
+impl HttpChatClient {
+    /// A client named `label` (used in logs and errors) with the retry policy and timeouts
+    /// of `config`. Builds the one connection pool this provider instance uses.
+    pub fn new(label: &'static str, config: &CodexAgentConfig) -> Result<Self, ProviderError> {
+        let attempt_timeout = non_zero(config.attempt_timeout());
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("scillm/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_keepalive(Duration::from_secs(30))
+            .connect_timeout(attempt_timeout.unwrap_or(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Internal,
+                    format!("{label}: could not build the HTTP client: {e}"),
+                )
+            })?;
+        Ok(Self {
+            label,
+            http,
+            policy: config.retry_policy(),
+            attempt_timeout,
+            call_deadline: non_zero(config.deadline()),
+        })
+    }
+
+    /// The retry policy in use.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// When a call starting now must be over: the earlier of the caller's deadline and
+    /// the configured overall deadline.
+    pub fn deadline_for(&self, ctx: &CallContext) -> Option<Instant> {
+        let configured = self.call_deadline.map(|d| Instant::now() + d);
+        match (ctx.deadline, configured) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Send `call` and return the complete answer, retrying per the policy.
+    pub async fn chat(
+        &self,
+        call: UpstreamCall,
+        ctx: &CallContext,
+    ) -> Result<ChatResponse, ProviderError> {
+        let deadline = self.deadline_for(ctx);
+        let body = serialize(&call.body)?;
+        run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+            let body = body.clone();
+            let call = &call;
+            async move {
+                let budget = self.attempt_budget(deadline)?;
+                with_budget(budget, async {
+                    let resp = self.send(call, body).await?;
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let text = resp.text().await.map_err(|e| reqwest_error(&e))?;
+                    if !(200..300).contains(&status) {
+                        return Err(status_error(status, &headers, &text));
+                    }
+                    parse_completion(status, &text).map(|r| (r, Some(status)))
+                })
+                .await
+            }
+        })
+        .await
+    }
+
+    /// Send `call` (its body must ask for `stream: true`) and return the chunk stream.
+    ///
+    /// Retries cover establishing the stream (an error status before the first byte);
+    /// once chunks flow, a failure ends the stream with one error item.
+    pub async fn chat_stream(
+        &self,
+        call: UpstreamCall,
+        ctx: &CallContext,
+    ) -> Result<ChunkStream, ProviderError> {
+        let deadline = self.deadline_for(ctx);
+        let body = serialize(&call.body)?;
+        let resp = run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+            let body = body.clone();
+            let call = &call;
+            async move {
+                let budget = self.attempt_budget(deadline)?;
+                let resp = with_budget(budget, self.send(call, body)).await?;
+                let status = resp.status().as_u16();
+                if (200..300).contains(&status) {
+                    return Ok((resp, Some(status)));
+                }
+                let headers = resp.headers().clone();
+                let text = with_budget(budget, async {
+                    resp.text().await.map_err(|e| reqwest_error(&e))
+                })
+                .await?;
+                Err(status_error(status, &headers, &text))
+            }
+        })
+        .await?;
+        if sse::is_event_stream(&resp) {
+            return Ok(sse::chunk_stream(resp, self.attempt_timeout, deadline));
+        }
+        // An upstream that ignored `stream: true` answered with one JSON completion.
+        let status = resp.status().as_u16();
+        let budget = self.attempt_budget(deadline)?;
+        let text = with_budget(budget, async {
+            resp.text().await.map_err(|e| reqwest_error(&e))
+        })
+        .await?;
+        let completion = parse_completion(status, &text)?;
+        Ok(sse::completion_as_stream(completion))
+    }
+
+    async fn send(
+        &self,
+        call: &UpstreamCall,
+        body: Bytes,
+    ) -> Result<reqwest::Response, ProviderError> {
+        self.http
+            .post(&call.url)
+            .headers(call.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| reqwest_error(&e))
+    }
+
+    /// The time one attempt may take: the per-attempt timeout, cut to what is left of the
+    /// deadline. An already-passed deadline is a timeout.
+    fn attempt_budget(&self, deadline: Option<Instant>) -> Result<Option<Duration>, ProviderError> {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Err(ProviderError::new(
+                ErrorKind::Timeout,
+                format!("{}: the call's deadline passed", self.label),
+            ));
+        }
+        Ok(match (self.attempt_timeout, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+}
+
+/// Set the request up for a complete answer (`stream` off) or a streamed one.
+pub fn set_stream_mode(request: &mut ChatRequest, stream: bool) {
+    if stream {
+        request.stream = Some(true);
+    } else {
+        request.stream = None;
+        request.extra.remove("stream_options");
+    }
+}
+
+/// A call that failed before its first attempt (no base, a bad header) still reports
+/// stats: one failure, no status.
+pub fn record_failed_before_sending(ctx: &CallContext) {
+    ctx.stats.record(RetryStats {
+        failures: 1,
+        ..RetryStats::default()
+    });
+}
+
+/// Run `fut` within `budget`; running out is a [`ErrorKind::Timeout`] error.
+async fn with_budget<T, F>(budget: Option<Duration>, fut: F) -> Result<T, ProviderError>
+where
+    F: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    match budget {
+        None => fut.await,
+        Some(b) => tokio::time::timeout(b, fut).await.unwrap_or_else(|_| {
+            Err(ProviderError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "upstream did not answer within {:.1} s (CODEX_AGENT_TIMEOUT_S / the call's deadline)",
+                    b.as_secs_f64()
+                ),
+            ))
+        }),
+    }
+}
+
+fn serialize(body: &Value) -> Result<Bytes, ProviderError> {
+    serde_json::to_vec(body).map(Bytes::from).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!("could not serialise the request: {e}"),
+        )
+    })
+}
+
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
