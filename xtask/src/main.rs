@@ -2,6 +2,7 @@
 
 mod externals;
 mod test;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ fn usage() -> &'static str {
      commands:\n  \
      test      format check, clippy, docs, the whole test suite with every feature\n            \
      (installs the Python venv and the Codex CLI it needs under .venv/ and .tools/)\n  \
+     verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
      setup     only install the external test tools\n"
 }
 
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("verify") => verify::run(&args[1..]),
         Some("setup") => externals::install(&root()).map(|_| ()),
         _ => {
             eprintln!("{}", usage());

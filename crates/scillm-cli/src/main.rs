@@ -1,1 +1,209 @@
-fn main() {}
+//! The `scillm` binary: parse arguments, call the library, print.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use scillm_cli::args::{AuthCommand, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, SidecarArgs};
+use scillm_cli::{auth, batch, chat, doctor, inspect};
+use scillm_core::config::ConfigLoader;
+use scillm_router::Router;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SCILLM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,scillm=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(if e.is::<scillm_core::config::ConfigError>() { 2 } else { 1 })
+        }
+    }
+}
+
+fn loader(config: Option<&Path>) -> ConfigLoader {
+    match config {
+        Some(p) => ConfigLoader::new().file(p),
+        None => ConfigLoader::new(),
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let base = loader(cli.config.as_deref());
+    match cli.command {
+        Command::Sidecar(a) => serve_sidecar(base, a).await,
+        Command::MiniAgent(a) => serve_mini_agent(base, a).await,
+        Command::Chat(a) => run_chat(base, a).await,
+        Command::Batch(a) => {
+            let config = Arc::new(base.load()?);
+            let router = Router::new(config).context("cannot build the router")?;
+            let opts = batch::BatchOptions {
+                concurrency: a.concurrency,
+                timeout: a.timeout.map(Duration::from_secs_f64),
+                fail_fast: a.fail_fast,
+                resume: a.resume,
+                output: a.output.clone(),
+                progress: !a.no_progress,
+                default_provider: a.target.provider.clone(),
+                default_api_base: a.target.api_base.clone(),
+            };
+            let report = batch::run(&router, &a.input, &opts).await?;
+            if report.resumed > 0 {
+                eprintln!("resumed: {} of {} lines were already done", report.resumed, report.total);
+            }
+            eprintln!("{}", report.summary.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models => {
+            let loaded = base.load_with_sources()?;
+            out(&inspect::models(&loaded));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Providers => {
+            out(&inspect::providers());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { command: ConfigCommand::Show } => {
+            let loaded = base.load_with_sources()?;
+            out(&inspect::config_show(&loaded));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Auth { command: AuthCommand::Check { path } } => {
+            let configured = base.load().ok().and_then(|c| c.sidecar.auth_path);
+            let path = auth::auth_path(path.as_deref().or(configured.as_deref()));
+            let status = auth::check_auth_file(&path);
+            out(&format!("{}\n", status.describe(&path)));
+            Ok(ExitCode::from(status.exit_code()))
+        }
+        Command::Doctor(a) => {
+            let report = doctor::run(base).await;
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&report)?));
+            } else {
+                out(&report.render());
+            }
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+/// Print to standard output (the binary's one place that does).
+#[allow(clippy::print_stdout)]
+fn out(s: &str) {
+    print!("{s}");
+}
+
+async fn run_chat(base: ConfigLoader, a: ChatArgs) -> anyhow::Result<ExitCode> {
+    let config = Arc::new(base.load()?);
+    let router = Router::new(config).context("cannot build the router")?;
+    let opts = chat::ChatOptions {
+        model: a.model,
+        images: a.image,
+        json_schema: a.json_schema,
+        stream: a.stream,
+        provider: a.target.provider,
+        api_base: a.target.api_base,
+    };
+    let request = chat::build_request(&a.prompt, &opts)?;
+    let result = if opts.stream {
+        chat::stream(&router, request, &mut |piece| {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{piece}");
+            }
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        })
+        .await?
+    } else {
+        router.completion(request).await
+    };
+    if a.json {
+        out(&format!("{}\n", serde_json::to_string_pretty(&result)?));
+    } else if !opts.stream {
+        out(&format!("{}\n", result.content()));
+    } else {
+        out("\n");
+    }
+    if result.is_ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} {}",
+            result.meta.error_type.as_str(),
+            result.meta.exception.as_deref().unwrap_or("")
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn serve_sidecar(base: ConfigLoader, a: SidecarArgs) -> anyhow::Result<ExitCode> {
+    let mut l = base;
+    if let Some(h) = a.host {
+        l = l.set("sidecar.host", h);
+    }
+    if let Some(p) = a.port {
+        l = l.set("sidecar.port", p);
+    }
+    if a.echo {
+        l = l.set("sidecar.echo", true);
+    }
+    if let Some(r) = a.echo_reply {
+        l = l.set("sidecar.echo_reply", r);
+    }
+    if let Some(p) = a.auth_path {
+        l = l.set("sidecar.auth_path", p.display().to_string());
+    }
+    if let Some(c) = a.cmd {
+        l = l.set("sidecar.cmd", c);
+    }
+    if let Some(n) = a.max_concurrency {
+        l = l.set("sidecar.max_concurrency", n);
+    }
+    if let Some(b) = a.forward_base {
+        l = l.set("sidecar.forward_base", b);
+    }
+    if a.allow_insecure_bind {
+        l = l.set("sidecar.allow_insecure_bind", true);
+    }
+    let config = Arc::new(l.load()?);
+    scillm_provider_codex::sidecar::serve(config).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_mini_agent(base: ConfigLoader, a: MiniAgentArgs) -> anyhow::Result<ExitCode> {
+    let mut l = base;
+    if let Some(h) = a.host {
+        l = l.set("mini_agent.host", h);
+    }
+    if let Some(p) = a.port {
+        l = l.set("mini_agent.port", p);
+    }
+    if a.echo {
+        l = l.set("mini_agent.shim_mode", "echo");
+    }
+    if let Some(m) = a.model {
+        l = l.set("mini_agent.model", m);
+    }
+    if a.allow_insecure_bind {
+        l = l.set("mini_agent.allow_insecure_bind", true);
+    }
+    let config = Arc::new(l.load()?);
+    scillm_mini_agent::serve(config).await?;
+    Ok(ExitCode::SUCCESS)
+}
