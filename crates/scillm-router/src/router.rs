@@ -1,0 +1,146 @@
+//! [`Router`]: built once from a [`Config`]; single calls, parallel calls and streams.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use scillm_core::wire::{ChatRequest, ChatResponse};
+use scillm_core::{CallContext, ChunkStream, Config, ErrorKind, ProviderError};
+
+use crate::deployments::{fails_over, DeploymentTable};
+use crate::error::RouterError;
+use crate::options::ParallelOptions;
+use crate::parallel;
+use crate::request::{RequestItem, RouterRequest};
+use crate::resolve::Resolver;
+use crate::result::RouterResult;
+use crate::run::{run_item, RunSettings};
+
+/// What clones of a router share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: Arc<Config>,
+    pub(crate) resolver: Resolver,
+}
+
+/// Routes chat requests to providers: resolution, failover, JSON checks and bounded
+/// parallel calls, every result with its `scillm_router` metadata.
+///
+/// The config is read once, when the router is built: a changed environment or config
+/// file means building a new `Router` (load a new [`Config`] and call [`Router::new`]).
+/// Cloning is cheap and clones share deployments, cooldowns and provider instances.
+#[derive(Debug, Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+impl Router {
+    /// Build a router from `config`: one provider instance per `model_list` deployment.
+    /// A deployment whose provider is not compiled in (or cannot be built) is an error
+    /// naming the deployment and the cargo feature that is missing.
+    pub fn new(config: Arc<Config>) -> Result<Self, RouterError> {
+        let table = DeploymentTable::build(&config)?;
+        let resolver = Resolver::new(Arc::clone(&config), table);
+        Ok(Self {
+            inner: Arc::new(Inner { config, resolver }),
+        })
+    }
+
+    /// The config this router was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The model names of `model_list`, sorted.
+    pub fn model_names(&self) -> Vec<String> {
+        self.inner.resolver.model_names()
+    }
+
+    /// One call with full metadata (index 0). Never fails: errors are in the result.
+    /// The per-request timeout is the item's own, else `router.timeout_s`.
+    pub async fn completion(&self, item: impl Into<RequestItem>) -> RouterResult {
+        run_item(
+            &self.inner.config,
+            &self.inner.resolver,
+            0,
+            item.into(),
+            Instant::now(),
+            &RunSettings::single(),
+        )
+        .await
+    }
+
+    /// One call, returning the response as is (JSON checks do not turn it into an error)
+    /// or the provider's error.
+    pub async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let result = self.completion(RouterRequest::new(request)).await;
+        match result.error {
+            Some(e) => Err(e),
+            None => Ok(result.response),
+        }
+    }
+
+    /// A streamed call: the first target that accepts the stream serves it (failover only
+    /// happens before the first chunk).
+    pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChunkStream, ProviderError> {
+        let item = RouterRequest::new(request);
+        let targets = self.inner.resolver.resolve(&item)?;
+        let mut last = ProviderError::new(ErrorKind::NotFound, "no deployment to call");
+        for target in targets {
+            let mut request = item.request.clone();
+            request.model = target.model.clone();
+            request.stream = Some(true);
+            match target
+                .provider
+                .chat_stream(request, &CallContext::new())
+                .await
+            {
+                Ok(stream) => return Ok(stream),
+                Err(e) if fails_over(&e) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Run `items` with bounded concurrency and return exactly one result per item, in
+    /// input order. Invalid items, timeouts, panics and cancellations give error results
+    /// in their slots.
+    pub async fn parallel<I>(&self, items: Vec<I>, opts: ParallelOptions) -> Vec<RouterResult>
+    where
+        I: Into<RequestItem>,
+    {
+        let n = items.len();
+        let mut slots: Vec<Option<RouterResult>> = (0..n).map(|_| None).collect();
+        let mut stream = Box::pin(self.parallel_stream(items, opts));
+        while let Some((index, result)) = stream.next().await {
+            if let Some(slot) = slots.get_mut(index) {
+                *slot = Some(result);
+            }
+        }
+        slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    let e = ProviderError::new(ErrorKind::Internal, "the item produced no result");
+                    RouterResult::failed(i, None, e)
+                })
+            })
+            .collect()
+    }
+
+    /// Like [`Router::parallel`], but yields `(index, result)` as items finish. Dropping
+    /// the stream aborts the items still running.
+    pub fn parallel_stream<I>(
+        &self,
+        items: Vec<I>,
+        opts: ParallelOptions,
+    ) -> impl Stream<Item = (usize, RouterResult)> + Send + 'static
+    where
+        I: Into<RequestItem>,
+    {
+        let items: Vec<RequestItem> = items.into_iter().map(Into::into).collect();
+        parallel::stream(Arc::clone(&self.inner), items, opts)
+    }
+}

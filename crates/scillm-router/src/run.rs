@@ -1,0 +1,189 @@
+//! One item from input to [`RouterResult`]: parsing, preparation, the call under its
+//! timeout and cancellation with panics caught, classification and metadata.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use scillm_core::config::secs;
+use scillm_core::{Config, ErrorKind, ProviderError};
+use tokio_util::sync::CancellationToken;
+
+use crate::execute::{execute, ExecEnv, Outcome, Progress};
+use crate::json_check::{set_schema_format, JsonExpectation};
+use crate::options::make_deterministic;
+use crate::request::{RequestItem, ResponseMode};
+use crate::resolve::Resolver;
+use crate::result::{empty_response, ErrorType, RouterMeta, RouterResult};
+
+/// What every item of one run shares.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Per-request timeout unless the item sets its own.
+    pub timeout: Option<Duration>,
+    /// Pin sampling parameters.
+    pub deterministic: bool,
+    /// Cancels the item.
+    pub cancel: CancellationToken,
+    /// Why the token was cancelled, set by whoever cancelled it (unset: the caller).
+    pub reason: Arc<OnceLock<String>>,
+}
+
+impl RunSettings {
+    /// Settings for a single call: no cancellation, the config's timeout.
+    pub fn single() -> Self {
+        Self {
+            timeout: None,
+            deterministic: false,
+            cancel: CancellationToken::new(),
+            reason: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn cancel_message(&self) -> String {
+        self.reason
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "cancelled by the caller".to_string())
+    }
+}
+
+/// Run item `index`, queued since `queued_at`. Always returns its result.
+pub async fn run_item(
+    config: &Config,
+    resolver: &Resolver,
+    index: usize,
+    item: RequestItem,
+    queued_at: Instant,
+    settings: &RunSettings,
+) -> RouterResult {
+    let model_hint = item.model_hint();
+    let started = Instant::now();
+    let queue_ms = ms(started.duration_since(queued_at));
+    let mut item = match item.into_request() {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = RouterResult::failed(index, model_hint.as_deref(), e);
+            r.meta.queue_ms = queue_ms;
+            return r;
+        }
+    };
+    if settings.deterministic {
+        make_deterministic(&mut item.request);
+    }
+    let expectation = match JsonExpectation::for_item(&item) {
+        Ok(e) => e,
+        Err(e) => {
+            let mut r = RouterResult::failed(index, model_hint.as_deref(), e);
+            r.meta.queue_ms = queue_ms;
+            return r;
+        }
+    };
+    if item.response_mode == Some(ResponseMode::SchemaFirst) {
+        if let Some(schema) = &item.json_schema {
+            set_schema_format(&mut item.request, schema);
+        }
+    }
+    let timeout = item
+        .timeout
+        .or(settings.timeout)
+        .or_else(|| config.router.timeout_s.map(secs));
+    let env = ExecEnv {
+        resolver,
+        cooldown: secs(config.router.cooldown_s),
+        deadline: timeout.map(|t| started + t),
+    };
+    let mut progress = Progress::default();
+    let outcome = {
+        let call = AssertUnwindSafe(execute(env, &item, expectation.as_ref(), &mut progress))
+            .catch_unwind();
+        let limit = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = settings.cancel.cancelled() => failed(ErrorKind::Cancelled, settings.cancel_message()),
+            r = call => r.unwrap_or_else(|panic| failed(ErrorKind::Internal, format!(
+                "the provider panicked: {}", panic_message(&panic)))),
+            () = limit => failed(ErrorKind::Timeout, format!(
+                "the request timed out after {:.3} s", timeout.unwrap_or_default().as_secs_f64())),
+        }
+    };
+    let elapsed = started.elapsed();
+    let mut meta = RouterMeta::new(index);
+    meta.queue_ms = queue_ms + ms(progress.slot_wait);
+    meta.timing_ms = ms(elapsed.saturating_sub(progress.slot_wait));
+    meta.provider = progress.provider.clone();
+    meta.model = progress.model.clone().or(Some(item.request.model.clone()));
+    meta.deployment = progress.deployment.clone();
+    meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
+    meta.fallback_used = progress.fallback_used;
+    meta.model_fallback = progress.model_fallback.clone();
+    if config.router.retry_meta {
+        meta.retries = Some(progress.retries());
+    }
+    classify(meta, outcome, expectation.is_some(), &item.request.model)
+}
+
+/// Fill `error_type` and the JSON fields from the outcome.
+fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &str) -> RouterResult {
+    match outcome.response {
+        Err(e) => {
+            meta.set_error(&e);
+            RouterResult {
+                response: empty_response(meta.index, model),
+                meta,
+                error: Some(e),
+            }
+        }
+        Ok(response) => {
+            if let Some(json) = outcome.json {
+                meta.json_valid = Some(json.json_valid);
+                meta.schema_valid = json.schema_valid;
+                meta.error_type = if json.passed() {
+                    ErrorType::Ok
+                } else {
+                    ErrorType::InvalidJson
+                };
+                meta.schema_errors = json.schema_errors;
+            } else if !json_asked
+                && response.first_text().trim().is_empty()
+                && response.first_tool_calls().is_empty()
+            {
+                meta.error_type = ErrorType::EmptyContent;
+            }
+            RouterResult {
+                response,
+                meta,
+                error: None,
+            }
+        }
+    }
+}
+
+fn failed(kind: ErrorKind, message: String) -> Outcome {
+    Outcome {
+        response: Err(ProviderError::new(kind, message)),
+        json: None,
+    }
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Whole milliseconds.
+pub fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
