@@ -1,1 +1,2 @@
 //! Test support: mock upstream servers bound to ephemeral loopback ports.
+pub mod chaos;
