@@ -135,7 +135,7 @@ pub async fn run(router: &Router, input: &Path, opts: &BatchOptions) -> anyhow::
         .unzip();
     let progress = Progress::new(todo.len(), opts.progress);
     let popts = ParallelOptions {
-        concurrency: opts.concurrency.unwrap_or(router.default_concurrency()),
+        concurrency: opts.concurrency,
         fail_fast: opts.fail_fast,
         timeout: opts.timeout,
         ..ParallelOptions::default()

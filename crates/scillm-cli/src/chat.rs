@@ -6,7 +6,8 @@ use anyhow::Context;
 use base64::Engine;
 use scillm_core::wire::{ChatRequest, Content, ContentPart, Message};
 use scillm_core::ApiBase;
-use scillm_router::{RouterRequest, RouterResult, Router};
+use futures::StreamExt;
+use scillm_router::{Router, RouterRequest};
 
 /// What `scillm chat` was asked.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +79,13 @@ pub async fn stream(
     router: &Router,
     request: RouterRequest,
     on_text: &mut dyn FnMut(&str),
-) -> anyhow::Result<RouterResult> {
-    Ok(router.completion_streaming(request, on_text).await)
+) -> anyhow::Result<()> {
+    let mut chunks = router.chat_stream(request.request).await?;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        for choice in &chunk.choices {
+            on_text(choice.delta.text_str());
+        }
+    }
+    Ok(())
 }

@@ -43,6 +43,19 @@ pub struct ChaosConfig {
     pub slow: Duration,
     /// Seed of the fault sequence.
     pub seed: u64,
+    /// A delay before every answer (to keep requests in flight).
+    pub delay: Duration,
+}
+
+impl ChaosConfig {
+    /// Only valid answers, each after `delay`: a plain, slow-enough upstream.
+    pub fn healthy(delay: Duration) -> Self {
+        Self {
+            weights: vec![(Fault::Ok, 1)],
+            delay,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for ChaosConfig {
@@ -60,6 +73,7 @@ impl Default for ChaosConfig {
             retry_after_s: 1,
             slow: Duration::from_secs(3),
             seed: 7,
+            delay: Duration::ZERO,
         }
     }
 }
@@ -150,6 +164,9 @@ async fn serve_conn(mut sock: TcpStream, config: Arc<ChaosConfig>, stats: Arc<Ch
         let n = stats.requests.fetch_add(1, Ordering::Relaxed);
         let fault = pick(&config, n);
         stats.by_fault[fault as usize].fetch_add(1, Ordering::Relaxed);
+        if !config.delay.is_zero() {
+            tokio::time::sleep(config.delay).await;
+        }
         let model = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_string))
