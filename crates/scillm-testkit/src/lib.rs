@@ -1,2 +1,3 @@
 //! Test support: mock upstream servers bound to ephemeral loopback ports.
 pub mod chaos;
+pub mod chat_mock;
