@@ -36,9 +36,15 @@ impl AuthStatus {
     /// One line for people.
     pub fn describe(&self, path: &Path) -> String {
         match self {
-            AuthStatus::Valid { keys } => format!("{}: found, valid JSON; keys: {}", path.display(), keys.join(", ")),
+            AuthStatus::Valid { keys } => format!(
+                "{}: found, valid JSON; keys: {}",
+                path.display(),
+                keys.join(", ")
+            ),
             AuthStatus::Missing { reason } => format!("{}: missing ({reason})", path.display()),
-            AuthStatus::Invalid { reason } => format!("{}: not valid JSON ({reason})", path.display()),
+            AuthStatus::Invalid { reason } => {
+                format!("{}: not valid JSON ({reason})", path.display())
+            }
         }
     }
 }
@@ -48,7 +54,9 @@ pub fn auth_path(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".codex").join("auth.json")
 }
 
@@ -56,7 +64,11 @@ pub fn auth_path(explicit: Option<&Path>) -> PathBuf {
 pub fn check_auth_file(path: &Path) -> AuthStatus {
     let text = match std::fs::read(path) {
         Ok(t) => t,
-        Err(e) => return AuthStatus::Missing { reason: e.kind().to_string() },
+        Err(e) => {
+            return AuthStatus::Missing {
+                reason: e.kind().to_string(),
+            }
+        }
     };
     match serde_json::from_slice::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(m)) => {
@@ -71,9 +83,13 @@ pub fn check_auth_file(path: &Path) -> AuthStatus {
             }
             AuthStatus::Valid { keys }
         }
-        Ok(_) => AuthStatus::Invalid { reason: "the top level is not an object".into() },
+        Ok(_) => AuthStatus::Invalid {
+            reason: "the top level is not an object".into(),
+        },
         // serde_json's message names line and column, never the content.
-        Err(e) => AuthStatus::Invalid { reason: format!("parse error at line {} column {}", e.line(), e.column()) },
+        Err(e) => AuthStatus::Invalid {
+            reason: format!("parse error at line {} column {}", e.line(), e.column()),
+        },
     }
 }
 
@@ -88,16 +104,26 @@ mod tests {
         let missing = dir.path().join("nope.json");
         assert_eq!(check_auth_file(&missing).exit_code(), 1);
         let bad = dir.path().join("bad.json");
-        std::fs::File::create(&bad).unwrap().write_all(b"{not json sk-secret").unwrap();
+        std::fs::File::create(&bad)
+            .unwrap()
+            .write_all(b"{not json sk-secret")
+            .unwrap();
         let s = check_auth_file(&bad);
         assert_eq!(s.exit_code(), 2);
         assert!(!s.describe(&bad).contains("sk-secret"));
         let good = dir.path().join("auth.json");
-        std::fs::write(&good, r#"{"OPENAI_API_KEY":"sk-top-secret","tokens":{"id_token":"x","access_token":"y"}}"#).unwrap();
+        std::fs::write(
+            &good,
+            r#"{"OPENAI_API_KEY":"sk-top-secret","tokens":{"id_token":"x","access_token":"y"}}"#,
+        )
+        .unwrap();
         let s = check_auth_file(&good);
         assert_eq!(s.exit_code(), 0);
         let line = s.describe(&good);
-        assert!(line.contains("OPENAI_API_KEY") && line.contains("tokens.access_token"), "{line}");
+        assert!(
+            line.contains("OPENAI_API_KEY") && line.contains("tokens.access_token"),
+            "{line}"
+        );
         assert!(!line.contains("sk-top-secret"));
     }
 }

@@ -63,10 +63,12 @@ pub fn read_items(input: &Path, opts: &BatchOptions) -> anyhow::Result<Vec<Reque
             match RequestItem::from_json_line(line) {
                 RequestItem::Raw(Value::Object(mut m)) => {
                     if let Some(p) = &opts.default_provider {
-                        m.entry("custom_llm_provider").or_insert_with(|| Value::from(p.as_str()));
+                        m.entry("custom_llm_provider")
+                            .or_insert_with(|| Value::from(p.as_str()));
                     }
                     if let Some(b) = &opts.default_api_base {
-                        m.entry("api_base").or_insert_with(|| Value::from(b.as_str()));
+                        m.entry("api_base")
+                            .or_insert_with(|| Value::from(b.as_str()));
                     }
                     RequestItem::Raw(Value::Object(m))
                 }
@@ -109,7 +111,11 @@ pub fn resume_point(path: &Path) -> anyhow::Result<HashSet<usize>> {
 }
 
 /// Run the batch and write every result line.
-pub async fn run(router: &Router, input: &Path, opts: &BatchOptions) -> anyhow::Result<BatchReport> {
+pub async fn run(
+    router: &Router,
+    input: &Path,
+    opts: &BatchOptions,
+) -> anyhow::Result<BatchReport> {
     let items = read_items(input, opts)?;
     let total = items.len();
     let done = match (&opts.output, opts.resume) {
@@ -206,7 +212,13 @@ impl Progress {
                 bar.set_message(format!("ok {} errors {}", s.ok(), s.errors()));
             }
             None if s.count() % self.step == 0 || s.count() == self.total => {
-                eprintln!("batch: {}/{} done (ok {}, errors {})", s.count(), self.total, s.ok(), s.errors());
+                eprintln!(
+                    "batch: {}/{} done (ok {}, errors {})",
+                    s.count(),
+                    self.total,
+                    s.ok(),
+                    s.errors()
+                );
             }
             None => {}
         }

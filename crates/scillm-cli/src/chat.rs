@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use base64::Engine;
+use futures::StreamExt;
 use scillm_core::wire::{ChatRequest, Content, ContentPart, Message};
 use scillm_core::ApiBase;
-use futures::StreamExt;
 use scillm_router::{Router, RouterRequest};
 
 /// What `scillm chat` was asked.
@@ -28,13 +28,20 @@ pub struct ChatOptions {
 
 /// The MIME type of an image file, from its extension.
 pub fn image_mime(path: &Path) -> anyhow::Result<&'static str> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     Ok(match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "gif" => "image/gif",
         "webp" => "image/webp",
-        _ => anyhow::bail!("{}: unsupported image type (use .png, .jpg, .gif or .webp)", path.display()),
+        _ => anyhow::bail!(
+            "{}: unsupported image type (use .png, .jpg, .gif or .webp)",
+            path.display()
+        ),
     })
 }
 
@@ -46,7 +53,8 @@ pub fn build_request(prompt: &str, opts: &ChatOptions) -> anyhow::Result<RouterR
         let mut parts = vec![ContentPart::text(prompt)];
         for p in &opts.images {
             let mime = image_mime(p)?;
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read image {}", p.display()))?;
+            let bytes =
+                std::fs::read(p).with_context(|| format!("cannot read image {}", p.display()))?;
             let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
             parts.push(ContentPart::image_url(format!("data:{mime};base64,{b64}")));
         }
@@ -60,9 +68,10 @@ pub fn build_request(prompt: &str, opts: &ChatOptions) -> anyhow::Result<RouterR
     }
     let mut req = RouterRequest::new(chat);
     if let Some(path) = &opts.json_schema {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let schema: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let schema: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
         req = req.schema_first(schema);
     }
     if let Some(p) = &opts.provider {

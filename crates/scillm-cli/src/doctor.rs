@@ -62,7 +62,10 @@ impl Report {
                 Status::Warn => "WARN",
                 Status::Fail => "FAIL",
             };
-            out.push_str(&format!("{tag}  {:<44} {:>6} ms  {}\n", c.name, c.ms, c.detail));
+            out.push_str(&format!(
+                "{tag}  {:<44} {:>6} ms  {}\n",
+                c.name, c.ms, c.detail
+            ));
         }
         let failed: Vec<_> = self
             .checks
@@ -84,7 +87,13 @@ struct Runner {
 }
 
 impl Runner {
-    fn record(&mut self, name: &'static str, blocking: bool, started: Instant, r: Result<(Status, String), String>) -> bool {
+    fn record(
+        &mut self,
+        name: &'static str,
+        blocking: bool,
+        started: Instant,
+        r: Result<(Status, String), String>,
+    ) -> bool {
         let (status, detail) = match r {
             Ok(x) => x,
             Err(e) => (if blocking { Status::Fail } else { Status::Warn }, e),
@@ -127,11 +136,21 @@ pub async fn run(loader: ConfigLoader) -> Report {
     let t = Instant::now();
     let config = match loader.load() {
         Ok(c) => {
-            r.record("config loads, no base ends in /v1", true, t, Ok((Status::Pass, "ok".into())));
+            r.record(
+                "config loads, no base ends in /v1",
+                true,
+                t,
+                Ok((Status::Pass, "ok".into())),
+            );
             c
         }
         Err(e) => {
-            r.record("config loads, no base ends in /v1", true, t, Err(e.to_string()));
+            r.record(
+                "config loads, no base ends in /v1",
+                true,
+                t,
+                Err(e.to_string()),
+            );
             for (i, name) in NAMES.iter().enumerate() {
                 r.skip(name, i != 2 && i != 6, "the configuration did not load");
             }
@@ -139,7 +158,14 @@ pub async fn run(loader: ConfigLoader) -> Report {
         }
     };
     let t = Instant::now();
-    let registered = registry::find("codex-agent").map(|reg| (Status::Pass, format!("{} (aliases: {})", reg.name, reg.aliases.join(", ")))).map_err(|e| e.to_string());
+    let registered = registry::find("codex-agent")
+        .map(|reg| {
+            (
+                Status::Pass,
+                format!("{} (aliases: {})", reg.name, reg.aliases.join(", ")),
+            )
+        })
+        .map_err(|e| e.to_string());
     r.record(NAMES[0], true, t, registered);
 
     let t = Instant::now();
@@ -154,10 +180,20 @@ pub async fn run(loader: ConfigLoader) -> Report {
             return finish(r);
         }
     };
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
     let health = get_json(&http, &base.join("healthz")).await;
-    let echo = health.as_ref().ok().and_then(|h| h.get("echo").and_then(Value::as_bool)).unwrap_or(false);
-    let auth_present = health.as_ref().ok().and_then(|h| h.get("auth_present").and_then(Value::as_bool));
+    let echo = health
+        .as_ref()
+        .ok()
+        .and_then(|h| h.get("echo").and_then(Value::as_bool))
+        .unwrap_or(false);
+    let auth_present = health
+        .as_ref()
+        .ok()
+        .and_then(|h| h.get("auth_present").and_then(Value::as_bool));
     let ok_health = health.and_then(|h| {
         if h.get("ok") == Some(&Value::Bool(true)) {
             Ok((Status::Pass, format!("{base} echo={echo}")))
@@ -169,7 +205,12 @@ pub async fn run(loader: ConfigLoader) -> Report {
 
     let t = Instant::now();
     let models = get_json(&http, &base.v1("models")).await.and_then(|m| {
-        let ids: Vec<_> = m["data"].as_array().into_iter().flatten().filter_map(|d| d["id"].as_str()).collect();
+        let ids: Vec<_> = m["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
         if ids.is_empty() {
             Err(format!("no models listed: {m}"))
         } else {
@@ -182,13 +223,20 @@ pub async fn run(loader: ConfigLoader) -> Report {
     let t = Instant::now();
     let chat = match Router::new(config.clone()) {
         Ok(router) => router
-            .chat(ChatRequest::new("codex-agent/gpt-5", vec![Message::user("Say hello")]))
+            .chat(ChatRequest::new(
+                "codex-agent/gpt-5",
+                vec![Message::user("Say hello")],
+            ))
             .await
             .map_err(|e| e.to_string())
-            .and_then(|resp| match resp.choices.first().and_then(|c| c.message.content.clone()) {
-                Some(Content::Text(s)) => Ok((Status::Pass, format!("content {:?}", truncate(&s)))),
-                other => Err(format!("content is not a string: {other:?}")),
-            }),
+            .and_then(
+                |resp| match resp.choices.first().and_then(|c| c.message.content.clone()) {
+                    Some(Content::Text(s)) => {
+                        Ok((Status::Pass, format!("content {:?}", truncate(&s))))
+                    }
+                    other => Err(format!("content is not a string: {other:?}")),
+                },
+            ),
         Err(e) => Err(e.to_string()),
     };
     r.record(NAMES[3], true, t, chat);
@@ -200,7 +248,11 @@ pub async fn run(loader: ConfigLoader) -> Report {
     r.record(NAMES[5], true, t, retry_meta_probe(&config).await);
 
     let t = Instant::now();
-    let mini = format!("http://{}:{}/ready", connect_host(&config.mini_agent.host), config.mini_agent.port);
+    let mini = format!(
+        "http://{}:{}/ready",
+        connect_host(&config.mini_agent.host),
+        config.mini_agent.port
+    );
     let ready = get_json(&http, &mini)
         .await
         .map(|v| (Status::Pass, format!("{mini} {v}")))
@@ -213,8 +265,14 @@ pub async fn run(loader: ConfigLoader) -> Report {
 }
 
 fn finish(r: Runner) -> Report {
-    let ok = r.checks.iter().all(|c| !(c.blocking && c.status == Status::Fail));
-    Report { checks: r.checks, ok }
+    let ok = r
+        .checks
+        .iter()
+        .all(|c| !(c.blocking && c.status == Status::Fail));
+    Report {
+        checks: r.checks,
+        ok,
+    }
 }
 
 /// The configured base, or an embedded echo sidecar started for the checklist.
@@ -227,14 +285,24 @@ async fn sidecar_base(mut config: Config) -> Result<(Config, ApiBase), (Config, 
             config.codex_agent.api_base = Some(b.clone());
             Ok((config, b))
         }
-        Err(e) => Err((config, format!("no CODEX_AGENT_API_BASE and the embedded sidecar did not start: {e}"))),
+        Err(e) => Err((
+            config,
+            format!("no CODEX_AGENT_API_BASE and the embedded sidecar did not start: {e}"),
+        )),
     }
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
-    let resp = http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status();
-    let body: Value = resp.json().await.map_err(|e| format!("{url}: body is not JSON: {e}"))?;
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("{url}: body is not JSON: {e}"))?;
     if status.is_success() {
         Ok(body)
     } else {
@@ -246,13 +314,19 @@ async fn parallel_probe(config: Arc<Config>) -> Result<(Status, String), String>
     let router = Router::new(config).map_err(|e| e.to_string())?;
     let schema = json!({"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"]});
     let items: Vec<RequestItem> = vec![
-        RouterRequest::new(ChatRequest::new("codex-agent/gpt-5", vec![Message::user("Return {\"ok\":true}")]))
-            .schema_first(schema)
-            .into(),
+        RouterRequest::new(ChatRequest::new(
+            "codex-agent/gpt-5",
+            vec![Message::user("Return {\"ok\":true}")],
+        ))
+        .schema_first(schema)
+        .into(),
         ChatRequest::new(
             "codex-agent/gpt-5",
             vec![Message {
-                content: Some(Content::Parts(vec![ContentPart::text("What is in this image?"), ContentPart::image_url(PROBE_PNG_DATA_URL)])),
+                content: Some(Content::Parts(vec![
+                    ContentPart::text("What is in this image?"),
+                    ContentPart::image_url(PROBE_PNG_DATA_URL),
+                ])),
                 ..Message::user("")
             }],
         )
@@ -266,15 +340,29 @@ async fn parallel_probe(config: Arc<Config>) -> Result<(Status, String), String>
     let mut seen = Vec::new();
     for (label, res) in ["schema-first", "vision", "plain"].iter().zip(&results) {
         let v = res.to_value();
-        let meta = v.get("scillm_router").ok_or_else(|| format!("{label}: no scillm_router"))?;
-        let content = v.pointer("/choices/0/message/content").and_then(Value::as_str).ok_or_else(|| format!("{label}: content is not a string"))?;
-        if res.meta.error_type.as_str() == "provider_error" || res.meta.error_type.as_str() == "timeout" {
-            return Err(format!("{label}: {} {}", meta["error_type"], meta["exception"]));
+        let meta = v
+            .get("scillm_router")
+            .ok_or_else(|| format!("{label}: no scillm_router"))?;
+        let content = v
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{label}: content is not a string"))?;
+        if res.meta.error_type.as_str() == "provider_error"
+            || res.meta.error_type.as_str() == "timeout"
+        {
+            return Err(format!(
+                "{label}: {} {}",
+                meta["error_type"], meta["exception"]
+            ));
         }
         if content.is_empty() {
             return Err(format!("{label}: empty content"));
         }
-        seen.push(format!("{label}: {:?} error_type={}", truncate(content), meta["error_type"]));
+        seen.push(format!(
+            "{label}: {:?} error_type={}",
+            truncate(content),
+            meta["error_type"]
+        ));
     }
     Ok((Status::Pass, seen.join("; ")))
 }
@@ -284,16 +372,28 @@ async fn retry_meta_probe(config: &Config) -> Result<(Status, String), String> {
     c.router.retry_meta = true;
     c.codex_agent.enable_metrics = true;
     let router = Router::new(Arc::new(c)).map_err(|e| e.to_string())?;
-    let item: RequestItem = ChatRequest::new("codex-agent/gpt-5", vec![Message::user("ping")]).into();
-    let res = router.parallel(vec![item], ParallelOptions::default()).await;
+    let item: RequestItem =
+        ChatRequest::new("codex-agent/gpt-5", vec![Message::user("ping")]).into();
+    let res = router
+        .parallel(vec![item], ParallelOptions::default())
+        .await;
     let v = res.first().map(|r| r.to_value()).unwrap_or_default();
     match v.pointer("/scillm_router/retries") {
-        Some(r) if r.get("attempts").is_some() && r.get("total_sleep_ms").is_some() => Ok((Status::Pass, format!("retries {r}"))),
-        _ => Err(format!("scillm_router.retries missing: {}", v.get("scillm_router").cloned().unwrap_or_default())),
+        Some(r) if r.get("attempts").is_some() && r.get("total_sleep_ms").is_some() => {
+            Ok((Status::Pass, format!("retries {r}")))
+        }
+        _ => Err(format!(
+            "scillm_router.retries missing: {}",
+            v.get("scillm_router").cloned().unwrap_or_default()
+        )),
     }
 }
 
-fn credentials(config: &Config, echo: bool, auth_present: Option<bool>) -> Result<(Status, String), String> {
+fn credentials(
+    config: &Config,
+    echo: bool,
+    auth_present: Option<bool>,
+) -> Result<(Status, String), String> {
     let path = crate::auth::auth_path(config.sidecar.auth_path.as_deref());
     let local = check_auth_file(&path);
     let detail = local.describe(&path);

@@ -18,7 +18,10 @@ pub fn providers() -> String {
     }
     for (name, feature, krate) in registry::KNOWN_FEATURES {
         if registry::find(name).is_err() && !name.contains('_') {
-            let _ = writeln!(out, "{name:<14} not compiled in (cargo feature `{feature}` of {krate})");
+            let _ = writeln!(
+                out,
+                "{name:<14} not compiled in (cargo feature `{feature}` of {krate})"
+            );
         }
     }
     out
@@ -29,7 +32,11 @@ pub fn models(loaded: &LoadedConfig) -> String {
     let c = &loaded.config;
     let mut out = String::new();
     for d in &c.model_list {
-        let base = d.api_base.as_ref().map(|b| b.to_string()).unwrap_or_else(|| "(provider default)".into());
+        let base = d
+            .api_base
+            .as_ref()
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "(provider default)".into());
         let _ = writeln!(
             out,
             "{:<24} -> {} {} model={}",
@@ -44,8 +51,14 @@ pub fn models(loaded: &LoadedConfig) -> String {
         .api_base
         .as_ref()
         .map(|b| b.to_string())
-        .unwrap_or_else(|| "embedded sidecar (echo unless credentials and the CLI are present)".into());
-    let _ = writeln!(out, "{:<24} -> codex-agent {}", "codex-agent/<model>", codex_base);
+        .unwrap_or_else(|| {
+            "embedded sidecar (echo unless credentials and the CLI are present)".into()
+        });
+    let _ = writeln!(
+        out,
+        "{:<24} -> codex-agent {}",
+        "codex-agent/<model>", codex_base
+    );
     for (from, to) in &c.router.fallbacks {
         let _ = writeln!(out, "fallbacks: {from} -> {}", to.join(", "));
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use scillm_cli::args::{AuthCommand, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, SidecarArgs};
+use scillm_cli::args::{
+    AuthCommand, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, SidecarArgs,
+};
 use scillm_cli::{auth, batch, chat, doctor, inspect};
 use scillm_core::config::ConfigLoader;
 use scillm_router::Router;
@@ -32,7 +34,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(if e.is::<scillm_core::config::ConfigError>() { 2 } else { 1 })
+            ExitCode::from(if e.is::<scillm_core::config::ConfigError>() {
+                2
+            } else {
+                1
+            })
         }
     }
 }
@@ -65,7 +71,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let report = batch::run(&router, &a.input, &opts).await?;
             if report.resumed > 0 {
-                eprintln!("resumed: {} of {} lines were already done", report.resumed, report.total);
+                eprintln!(
+                    "resumed: {} of {} lines were already done",
+                    report.resumed, report.total
+                );
             }
             eprintln!("{}", report.summary.table());
             Ok(ExitCode::SUCCESS)
@@ -79,12 +88,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out(&inspect::providers());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             let loaded = base.load_with_sources()?;
             out(&inspect::config_show(&loaded));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Auth { command: AuthCommand::Check { path } } => {
+        Command::Auth {
+            command: AuthCommand::Check { path },
+        } => {
             let configured = base.load().ok().and_then(|c| c.sidecar.auth_path);
             let path = auth::auth_path(path.as_deref().or(configured.as_deref()));
             let status = auth::check_auth_file(&path);
@@ -98,7 +111,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 out(&report.render());
             }
-            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -43,7 +43,11 @@ impl Summary {
     /// The table printed after a batch.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{:<16} {:>8} {:>10} {:>10}", "error_type", "count", "p50_ms", "p99_ms");
+        let _ = writeln!(
+            out,
+            "{:<16} {:>8} {:>10} {:>10}",
+            "error_type", "count", "p50_ms", "p99_ms"
+        );
         for (kind, times) in &self.by_type {
             let mut t = times.clone();
             t.sort_unstable();

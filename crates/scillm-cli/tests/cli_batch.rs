@@ -35,7 +35,9 @@ fn read_results(path: &Path) -> Vec<Value> {
 }
 
 fn plain(i: usize) -> String {
-    format!(r#"{{"model":"codex-agent/gpt-5","messages":[{{"role":"user","content":"item {i}"}}]}}"#)
+    format!(
+        r#"{{"model":"codex-agent/gpt-5","messages":[{{"role":"user","content":"item {i}"}}]}}"#
+    )
 }
 
 #[test]
@@ -47,10 +49,18 @@ fn one_line_per_input_line_in_order_with_malformed_lines_kept() {
     lines[3] = "{not json".into();
     lines[7] = r#"{"messages":[]}"#.into();
     lines[11] = "   ".into();
-    lines[15] = r#"{"model":"codex-agent/gpt-5","messages":[{"role":"wizard","content":"x"}]}"#.into();
+    lines[15] =
+        r#"{"model":"codex-agent/gpt-5","messages":[{"role":"wizard","content":"x"}]}"#.into();
     write_lines(&input, &lines);
     let out = scillm()
-        .args(["batch", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--concurrency", "8"])
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "--concurrency",
+            "8",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -73,10 +83,16 @@ fn one_line_per_input_line_in_order_with_malformed_lines_kept() {
         }
     }
     // The summary table counts by error_type with times.
-    assert!(stderr.contains("error_type") && stderr.contains("p99_ms"), "{stderr}");
+    assert!(
+        stderr.contains("error_type") && stderr.contains("p99_ms"),
+        "{stderr}"
+    );
     let ok_row = stderr.lines().find(|l| l.starts_with("ok ")).unwrap();
     assert!(ok_row.split_whitespace().nth(1) == Some("36"), "{ok_row}");
-    let err_row = stderr.lines().find(|l| l.starts_with("provider_error")).unwrap();
+    let err_row = stderr
+        .lines()
+        .find(|l| l.starts_with("provider_error"))
+        .unwrap();
     assert!(err_row.split_whitespace().nth(1) == Some("4"), "{err_row}");
 }
 
@@ -90,12 +106,22 @@ fn resume_after_a_kill_loses_and_duplicates_nothing() {
     // A slow upstream keeps the batch going long enough for the kill to land mid-way.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let upstream = rt
-        .block_on(ChaosServer::start(ChaosConfig::healthy(Duration::from_millis(10))))
+        .block_on(ChaosServer::start(ChaosConfig::healthy(
+            Duration::from_millis(10),
+        )))
         .unwrap();
     let base = upstream.base();
     let target = ["--provider", "openai", "--api-base", base.as_str()];
     let mut child = scillm()
-        .args(["batch", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--concurrency", "2", "--no-progress"])
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "--concurrency",
+            "2",
+            "--no-progress",
+        ])
         .args(target)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -104,7 +130,9 @@ fn resume_after_a_kill_loses_and_duplicates_nothing() {
     // Wait until some (but not all) lines are written, then kill -9.
     let mut written = 0;
     for _ in 0..2000 {
-        written = std::fs::read_to_string(&output).map(|s| s.lines().count()).unwrap_or(0);
+        written = std::fs::read_to_string(&output)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
         if written >= 20 {
             break;
         }
@@ -117,20 +145,43 @@ fn resume_after_a_kill_loses_and_duplicates_nothing() {
     assert!(before < N, "the batch finished before the kill; raise N");
 
     let out = scillm()
-        .args(["batch", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--resume", "--concurrency", "8"])
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "--resume",
+            "--concurrency",
+            "8",
+        ])
         .args(target)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results = read_results(&output);
     assert_eq!(results.len(), N, "every input line exactly once");
-    let indices: Vec<u64> = results.iter().map(|r| r["scillm_router"]["index"].as_u64().unwrap()).collect();
+    let indices: Vec<u64> = results
+        .iter()
+        .map(|r| r["scillm_router"]["index"].as_u64().unwrap())
+        .collect();
     let unique: BTreeSet<u64> = indices.iter().copied().collect();
     assert_eq!(unique.len(), N, "no duplicates");
     assert_eq!(indices, (0..N as u64).collect::<Vec<_>>(), "input order");
     assert!(String::from_utf8_lossy(&out.stderr).contains("resumed:"));
-    assert!(results.iter().all(|r| r["scillm_router"]["error_type"] == "ok"));
+    assert!(results
+        .iter()
+        .all(|r| r["scillm_router"]["error_type"] == "ok"));
     // The upstream saw each request once, plus at most the two in flight at the kill.
-    let seen = upstream.stats.requests.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(seen >= N as u64 && seen <= N as u64 + 2, "upstream saw {seen} requests");
+    let seen = upstream
+        .stats
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        seen >= N as u64 && seen <= N as u64 + 2,
+        "upstream saw {seen} requests"
+    );
 }

@@ -233,7 +233,9 @@ async fn respond(sock: &mut TcpStream, status: u16, headers: &[(&str, &str)], bo
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    sock.write_all(head.as_bytes()).await.is_ok() && sock.write_all(body.as_bytes()).await.is_ok() && sock.flush().await.is_ok()
+    sock.write_all(head.as_bytes()).await.is_ok()
+        && sock.write_all(body.as_bytes()).await.is_ok()
+        && sock.flush().await.is_ok()
 }
 
 /// Read one request (headers, then a `Content-Length` body); `None` at end of stream.
