@@ -1,0 +1,114 @@
+//! `CODEX_CMD`: split into words the way a shell would (quotes and backslashes, no
+//! expansion), and its program found on `PATH` only when a request first needs it.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Split a command line into words: whitespace separates, `'…'` and `"…"` quote, `\`
+/// escapes the next character (outside single quotes).
+pub fn split(raw: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => word.push(ch),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(ch) => word.push(ch),
+                            None => return Err("trailing backslash".into()),
+                        },
+                        Some(ch) => word.push(ch),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(ch) => {
+                    in_word = true;
+                    word.push(ch);
+                }
+                None => return Err("trailing backslash".into()),
+            },
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if words.is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(words)
+}
+
+/// Find `program`: a path (with a `/`) is used as is when it is an executable file;
+/// a bare name is looked up in `path_var` (a `PATH`-style list).
+pub fn resolve(program: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return is_executable(&p).then_some(p);
+    }
+    std::env::split_paths(path_var?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_a_shell() {
+        assert_eq!(
+            split("codex exec --json  --sandbox read-only").unwrap(),
+            ["codex", "exec", "--json", "--sandbox", "read-only"]
+        );
+        assert_eq!(
+            split(r#"/opt/my\ cli "a b" 'c "d"' e\"f"#).unwrap(),
+            ["/opt/my cli", "a b", "c \"d\"", "e\"f"]
+        );
+        assert_eq!(split("x ''").unwrap(), ["x", ""]);
+        assert!(split("  ").is_err());
+        assert!(split("a 'b").is_err());
+    }
+
+    #[test]
+    fn resolves_on_path_and_by_path() {
+        let sh = resolve("sh", std::env::var_os("PATH").as_deref()).unwrap();
+        assert!(sh.is_absolute());
+        assert_eq!(resolve(sh.to_str().unwrap(), None), Some(sh));
+        assert!(resolve("definitely-not-a-codex-binary", Some(OsStr::new("/usr/bin"))).is_none());
+        assert!(resolve("/nonexistent/codex", None).is_none());
+    }
+}

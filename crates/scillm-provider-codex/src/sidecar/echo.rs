@@ -1,0 +1,32 @@
+//! Echo mode (`CODEX_SIDECAR_ECHO=1` / `CODEX_ECHO_MODE=1`): a fixed reply, the request
+//! model echoed, no credentials and no CLI needed; streamed too when asked.
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Role, Usage};
+
+use super::{new_id, sse};
+
+/// The echo answer to `req`.
+pub fn respond(req: &ChatRequest, reply: &str) -> Response {
+    let id = new_id();
+    if req.is_stream() {
+        let mut first = Delta::text("");
+        first.role = Some(Role::Assistant);
+        let events = vec![
+            sse::chunk_event(&ChatChunk::delta(&id, &req.model, first, None)),
+            sse::chunk_event(&ChatChunk::delta(&id, &req.model, Delta::text(reply), None)),
+            sse::chunk_event(&ChatChunk::delta(
+                &id,
+                &req.model,
+                Delta::default(),
+                Some("stop".into()),
+            )),
+            sse::done_event(),
+        ];
+        return sse::from_events(events);
+    }
+    let mut resp = ChatResponse::from_text(id, &req.model, reply);
+    resp.usage = Some(Usage::default());
+    Json(resp).into_response()
+}

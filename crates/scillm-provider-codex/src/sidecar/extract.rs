@@ -1,0 +1,111 @@
+//! The chat request body: JSON checked by hand so every failure is an OpenAI error body
+//! with a 4xx (axum's own `Json` would answer 415/422 with plain text).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use scillm_core::wire::ChatRequest;
+use serde_json::Value;
+
+use super::error::ApiError;
+
+/// A parsed chat completion request with the JSON it came from.
+#[derive(Debug, Clone)]
+pub struct ChatBody {
+    /// The typed request.
+    pub request: ChatRequest,
+    /// The body as sent (forward mode passes it on unchanged).
+    pub raw: Value,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ChatBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        check_content_type(&req)?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request(
+                    "invalid_body",
+                    format!("cannot read the body: {}", e.body_text()),
+                )
+            }
+        })?;
+        parse(&bytes)
+    }
+}
+
+/// The 413 answer for a body over `CODEX_SIDECAR_MAX_BODY_BYTES`.
+pub fn too_large() -> ApiError {
+    ApiError::for_status(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the request body is too large (limit: CODEX_SIDECAR_MAX_BODY_BYTES)",
+    )
+}
+
+/// A missing `Content-Type` is tolerated (the body must still be JSON); anything but
+/// JSON is a 415.
+fn check_content_type(req: &Request) -> Result<(), ApiError> {
+    let Some(ct) = req.headers().get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::for_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type `{essence}` is not supported: send application/json"),
+        ))
+    }
+}
+
+/// Parse a body: not JSON, not an object, or not a chat request → 400 saying why.
+pub fn parse(bytes: &[u8]) -> Result<ChatBody, ApiError> {
+    let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    if !raw.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the request body must be a JSON object",
+        ));
+    }
+    let request: ChatRequest = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("the request is not a valid chat completion request: {e}"),
+        )
+    })?;
+    Ok(ChatBody { request, raw })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_bodies_are_400() {
+        for body in [
+            &b"{not json"[..],
+            b"[1,2]",
+            br#"{"model":"gpt-5"}"#,
+            br#"{"model":1,"messages":[]}"#,
+            br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
+            br#"{"model":"m","messages":[{"role":"user","content":7}]}"#,
+        ] {
+            let e = parse(body).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{e:?}");
+            assert_eq!(e.body.error.kind, "invalid_request_error");
+        }
+        let ok = parse(br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"x_vendor":1}"#).unwrap();
+        assert_eq!(ok.raw["x_vendor"], 1);
+    }
+}

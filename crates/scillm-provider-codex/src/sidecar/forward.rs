@@ -1,0 +1,80 @@
+//! Forward mode (`CODEX_FORWARD_BASE` + `CODEX_FORWARD_TOKEN`): the request is proxied to
+//! `{forward_base}/v1/chat/completions` unless it is forced local (`X-Codex-Force-Local`
+//! or a `codex-agent/` model). Status, body and streams are passed back as they come.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use futures::TryStreamExt;
+use scillm_core::wire::ChatRequest;
+use scillm_core::ApiBase;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::state::Sidecar;
+
+/// The header that keeps a request on this sidecar's own CLI.
+pub const FORCE_LOCAL_HEADER: &str = "x-codex-force-local";
+
+/// The forward base, when forward mode applies to this request.
+pub fn target(sidecar: &Sidecar, headers: &HeaderMap, req: &ChatRequest) -> Option<ApiBase> {
+    let base = sidecar.config().sidecar.forward_base.clone()?;
+    let forced = headers
+        .get(FORCE_LOCAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+        .unwrap_or(false);
+    (!forced && !req.model.starts_with("codex-agent/")).then_some(base)
+}
+
+/// Proxy `body` to `base`.
+pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Value) -> Response {
+    let mut rb = sidecar
+        .inner
+        .http
+        .post(base.chat_completions_url())
+        .json(body);
+    if let Some(token) = &sidecar.config().sidecar.forward_token {
+        rb = rb.bearer_auth(token.expose_secret());
+    }
+    let upstream = match rb.send().await {
+        Ok(r) => r,
+        Err(e) => return failure(base, &e),
+    };
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = upstream
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    let retry_after = upstream
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    if let Some(ct) = content_type {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    if let Some(ra) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, ra);
+    }
+    resp
+}
+
+fn failure(base: &ApiBase, e: &reqwest::Error) -> Response {
+    use axum::response::IntoResponse;
+    let err = if e.is_timeout() {
+        ApiError::timeout(
+            "forward_timeout",
+            format!("the forward base {base} did not answer in time"),
+        )
+    } else {
+        ApiError::upstream(
+            "forward_unreachable",
+            format!("cannot reach the forward base {base} (CODEX_FORWARD_BASE): {e}"),
+        )
+    };
+    err.into_response()
+}
