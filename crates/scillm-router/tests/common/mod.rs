@@ -14,6 +14,8 @@ use scillm_core::{
     ProviderSettings, SharedProvider,
 };
 use scillm_router::Router;
+// Links the codex-agent and openai providers (they register through inventory).
+use scillm_provider_codex as _;
 use serde_json::{json, Value};
 
 /// Calls the test provider has started.

@@ -1,0 +1,203 @@
+//! Resolution and deployments against mock upstreams: rotation, cooldown after 429,
+//! fallbacks, per-request provider, the codex-agent fast path, retry metadata.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{item, meta, router};
+use scillm_core::retry::Jitter;
+use scillm_core::{ErrorKind, RetryPolicy};
+use scillm_testkit::chat_mock::{ChatMock, MockReply};
+use serde_json::json;
+
+async fn mock(content: &str) -> ChatMock {
+    ChatMock::builder().content(content).start().await.unwrap()
+}
+
+async fn always(status: u16) -> ChatMock {
+    ChatMock::builder()
+        .respond_with(move |_| MockReply::status(status))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn dep(name: &str, m: &ChatMock) -> serde_json::Value {
+    json!({"model_name": name, "provider": "openai", "api_base": m.base_url()})
+}
+
+#[tokio::test]
+async fn deployments_of_one_model_rotate() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let r = router(json!([dep("rot", &a), dep("rot", &b)]), &[]);
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let res = r.completion(item("rot", "q")).await;
+        assert!(res.is_ok());
+        seen.push(meta(&res)["deployment"].as_str().unwrap().to_string());
+    }
+    assert_eq!(a.request_count(), 5);
+    assert_eq!(b.request_count(), 5);
+    assert_eq!(seen[0], "rot#0");
+    assert_eq!(seen[1], "rot#1");
+}
+
+#[tokio::test]
+async fn a_deployment_that_answers_429_cools_down() {
+    let (limited, healthy) = (always(429).await, mock("fine").await);
+    let r = router(
+        json!([dep("cool", &limited), dep("cool", &healthy)]),
+        &[("router.cooldown_s", json!(600))],
+    );
+    for i in 0..6 {
+        let res = r.completion(item("cool", "q")).await;
+        assert!(res.is_ok(), "request {i}: {:?}", res.meta);
+        assert_eq!(res.content(), "fine");
+        assert_eq!(meta(&res)["deployment"], "cool#1");
+    }
+    assert_eq!(
+        limited.request_count(),
+        1,
+        "the 429 deployment was skipped while cooling"
+    );
+    assert_eq!(healthy.request_count(), 6);
+}
+
+#[tokio::test]
+async fn a_failing_model_falls_back_to_another_model_name() {
+    let (down, backup) = (always(503).await, mock("from backup").await);
+    let r = router(
+        json!([dep("primary", &down), dep("backup", &backup)]),
+        &[("router.fallbacks", json!({"primary": ["backup"]}))],
+    );
+    let res = r.completion(item("primary", "q")).await;
+    assert!(res.is_ok(), "{:?}", res.meta);
+    assert_eq!(res.content(), "from backup");
+    let m = meta(&res);
+    assert_eq!(m["deployment"], "backup#0");
+    assert_eq!(m["model_fallback"], "backup");
+    assert_eq!(down.request_count(), 1);
+    // Without fallbacks the failure is reported with its status.
+    let r = router(json!([dep("primary", &down)]), &[]);
+    let res = r.completion(item("primary", "q")).await;
+    let m = meta(&res);
+    assert_eq!(m["error_type"], "provider_error");
+    assert_eq!(m["error_kind"], "server");
+    assert_eq!(m["status"], 503);
+    assert_eq!(res.content(), "");
+}
+
+#[tokio::test]
+async fn a_per_request_provider_is_called_directly() {
+    let m = mock("direct").await;
+    let r = router(json!([]), &[]);
+    let mut raw = item("any-model", "q");
+    raw["custom_llm_provider"] = json!("openai");
+    raw["api_base"] = json!(m.base_url());
+    raw["api_key"] = json!("sk-test-direct");
+    let res = r.completion(raw).await;
+    assert!(res.is_ok(), "{:?}", res.meta);
+    let meta = meta(&res);
+    assert_eq!(meta["provider"], "openai");
+    assert_eq!(meta["deployment"], "direct:openai");
+    let sent = &m.requests()[0];
+    assert_eq!(sent.model(), "any-model");
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-test-direct"));
+    assert!(
+        !res.to_value().to_string().contains("sk-test-direct"),
+        "key leaked into the result"
+    );
+}
+
+#[tokio::test]
+async fn the_codex_agent_prefix_always_selects_codex_agent() {
+    let m = mock("codex answer").await;
+    let r = router(json!([]), &[("codex_agent.api_base", json!(m.base_url()))]);
+    for model in ["codex-agent/gpt-5", "codex-agent/o3"] {
+        let res = r.completion(item(model, "q")).await;
+        assert!(res.is_ok(), "{:?}", res.meta);
+        assert_eq!(meta(&res)["provider"], "codex-agent");
+        assert_eq!(meta(&res)["deployment"], "codex-agent");
+    }
+    let mut raw = item("gpt-5", "q");
+    raw["custom_llm_provider"] = json!("codex-agent");
+    let res = r.completion(raw).await;
+    assert_eq!(meta(&res)["provider"], "codex-agent");
+    let sent = m.requests();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].model(), "gpt-5");
+    assert_eq!(sent[0].header("x-codex-force-local"), Some("1"));
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_a_clear_error() {
+    let r = router(json!([]), &[]);
+    let res = r.completion(item("gpt-4o", "q")).await;
+    assert_eq!(res.meta.error_kind, Some(ErrorKind::NotFound));
+    let msg = res.meta.exception.clone().unwrap();
+    assert!(
+        msg.contains("unknown model `gpt-4o`") && msg.contains("codex-agent/"),
+        "{msg}"
+    );
+}
+
+fn retry_router(m: &ChatMock, retry_meta: bool) -> scillm_router::Router {
+    router(
+        json!([{"model_name": "c", "provider": "codex-agent", "api_base": m.base_url()}]),
+        &[
+            ("router.retry_meta", json!(retry_meta)),
+            ("codex_agent.max_retries", json!(2)),
+            ("codex_agent.retry_base_ms", json!(5)),
+            ("codex_agent.deterministic_seed", json!(7)),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn retry_meta_reports_two_retries_after_two_503s() {
+    let m = ChatMock::builder()
+        .script([MockReply::status(503), MockReply::status(503)])
+        .content("third time")
+        .start()
+        .await
+        .unwrap();
+    let res = retry_router(&m, true).completion(item("c", "q")).await;
+    assert!(res.is_ok(), "{:?}", res.meta);
+    assert_eq!(m.request_count(), 3);
+    let policy = RetryPolicy {
+        base: std::time::Duration::from_millis(5),
+        seed: Some(7),
+        ..RetryPolicy::default()
+    };
+    let mut jitter = Jitter::seeded(7);
+    let expected: u128 = (1..=2)
+        .map(|n| policy.backoff(n, jitter.next_unit()).as_millis())
+        .sum();
+    let retries = &meta(&res)["retries"];
+    assert_eq!(retries["attempts"], 2);
+    assert_eq!(retries["total_sleep_ms"], json!(expected as u64));
+    assert_eq!(retries["last_retry_after_s"], json!(null));
+    // A failure reports its retries too.
+    let down = always(503).await;
+    let res = retry_router(&down, true).completion(item("c", "q")).await;
+    assert_eq!(meta(&res)["error_kind"], "server");
+    assert_eq!(meta(&res)["retries"]["attempts"], 2);
+}
+
+#[tokio::test]
+async fn retry_meta_is_absent_unless_asked_for() {
+    let m = ChatMock::builder()
+        .then(MockReply::status(503))
+        .start()
+        .await
+        .unwrap();
+    let res = retry_router(&m, false).completion(item("c", "q")).await;
+    assert!(res.is_ok());
+    assert!(meta(&res).get("retries").is_none());
+    let cfg = scillm_core::config::ConfigLoader::new()
+        .no_file()
+        .env_from([("SCILLM_RETRY_META", "1")])
+        .load()
+        .unwrap();
+    assert!(cfg.router.retry_meta, "SCILLM_RETRY_META=1 turns it on");
+}
