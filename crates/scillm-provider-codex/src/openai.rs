@@ -32,7 +32,7 @@ pub const OPENAI_KEY_VAR: &str = "OPENAI_API_KEY";
 scillm_core::inventory::submit! {
     ProviderRegistration {
         name: NAME,
-        aliases: &["openai-compatible", "openai_compatible"],
+        aliases: &["openai-compatible"],
         description: "Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, a LiteLLM proxy): deployment api_base + api_key",
         build,
     }
