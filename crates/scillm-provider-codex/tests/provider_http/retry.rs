@@ -240,3 +240,40 @@ async fn max_retries_is_honoured() {
     p.chat(hi(), &ctx).await.unwrap_err();
     assert_eq!(seen.count(), 1);
 }
+
+/// Counts events logged under the retry target.
+struct RetryLines(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for RetryLines {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "scillm::retry" {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn log_retries_logs_one_line_per_retry_and_nothing_when_off() {
+    for (flag, expected) in [("1", 2), ("0", 0)] {
+        let lines = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let _guard = tracing::subscriber::set_default(RetryLines(lines.clone()));
+        let (server, _) = upstream(vec![status(502), status(502), ok("ok")]).await;
+        let p = codex(&server.uri(), &[("CODEX_AGENT_LOG_RETRIES", flag)]);
+        p.chat(hi(), &CallContext::new()).await.unwrap();
+        assert_eq!(
+            lines.load(std::sync::atomic::Ordering::SeqCst),
+            expected,
+            "flag {flag}"
+        );
+    }
+}
