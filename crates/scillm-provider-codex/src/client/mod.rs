@@ -138,17 +138,17 @@ impl HttpChatClient {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
-                let resp = with_budget(budget, self.send(call, body)).await?;
-                let status = resp.status().as_u16();
-                if (200..300).contains(&status) {
-                    return Ok((resp, Some(status)));
-                }
-                let headers = resp.headers().clone();
-                let text = with_budget(budget, async {
-                    resp.text().await.map_err(|e| reqwest_error(&e))
+                with_budget(budget, async {
+                    let resp = self.send(call, body).await?;
+                    let status = resp.status().as_u16();
+                    if (200..300).contains(&status) {
+                        return Ok((resp, Some(status)));
+                    }
+                    let headers = resp.headers().clone();
+                    let text = resp.text().await.map_err(|e| reqwest_error(&e))?;
+                    Err(status_error(status, &headers, &text))
                 })
-                .await?;
-                Err(status_error(status, &headers, &text))
+                .await
             }
         })
         .await?;
