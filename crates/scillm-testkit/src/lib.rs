@@ -1,3 +1,4 @@
 //! Test support: mock upstream servers bound to ephemeral loopback ports.
 pub mod chaos;
 pub mod chat_mock;
+pub mod responses_mock;

@@ -1,0 +1,126 @@
+//! Shared helpers of the sidecar integration tests: configs, fixtures, a running sidecar.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use scillm_core::config::ConfigLoader;
+use scillm_core::Config;
+use scillm_provider_codex::sidecar::{RunningSidecar, Sidecar};
+use serde_json::{json, Value};
+
+/// A fault CLI script under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A config from explicit values only (the process environment is not read).
+pub fn config(values: &[(&str, Value)]) -> Config {
+    let mut loader = ConfigLoader::new()
+        .no_file()
+        .env_from(std::iter::empty::<(String, String)>());
+    for (k, v) in values {
+        loader = loader.set(k, v.clone());
+    }
+    loader.load().expect("test config loads")
+}
+
+/// An echo-mode config.
+pub fn echo_config() -> Config {
+    config(&[("sidecar.echo", json!(true))])
+}
+
+/// A temp dir with a dummy (valid JSON) `auth.json`.
+pub fn auth_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("auth.json"), r#"{"OPENAI_API_KEY":null}"#).unwrap();
+    dir
+}
+
+/// A config that runs `script` (a fixture) as the Codex CLI, credentials in `auth`.
+pub fn cli_config(script: &str, auth: &Path, extra: &[(&str, Value)]) -> Config {
+    let mut values = vec![
+        (
+            "sidecar.cmd",
+            json!(fixture(script).display().to_string()),
+        ),
+        (
+            "sidecar.auth_path",
+            json!(auth.join("auth.json").display().to_string()),
+        ),
+    ];
+    values.extend(extra.iter().cloned());
+    config(&values)
+}
+
+/// Start `config` on an ephemeral port with `env` for the CLI.
+pub async fn start(config: Config, env: &[(&str, &Path)]) -> RunningSidecar {
+    let env: Vec<(OsString, OsString)> = env
+        .iter()
+        .map(|(k, v)| (OsString::from(k), v.as_os_str().to_owned()))
+        .collect();
+    Sidecar::with_cli_env(Arc::new(config), env)
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap()
+}
+
+/// A chat request body.
+pub fn chat_body(content: Value, stream: bool) -> Value {
+    json!({
+        "model": "gpt-5",
+        "messages": [{"role": "user", "content": content}],
+        "stream": stream,
+    })
+}
+
+/// POST a chat body; returns status, headers and the body text.
+pub async fn post_chat(
+    base: &str,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// The OpenAI error object of an error answer (panics when the body is not one).
+pub fn error_of(body: &str) -> Value {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    let e = v.get("error").cloned().unwrap_or_else(|| panic!("no error object: {body}"));
+    assert!(e["message"].is_string(), "{body}");
+    assert!(e["type"].is_string(), "{body}");
+    assert!(e.get("code").is_some(), "{body}");
+    e
+}
+
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| d.trim().to_string())
+        .collect()
+}
+
+/// The content of the streamed chunks, concatenated.
+pub fn streamed_text(body: &str) -> String {
+    sse_data(body)
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(String::from))
+        .collect()
+}
+
+/// A 1×1 PNG as a data URL.
+pub const PNG_DATA_URL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
