@@ -1,0 +1,161 @@
+//! Test support: a scripted OpenAI-compatible model server on loopback, and helpers.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::Json;
+use scillm_core::config::ConfigLoader;
+use scillm_core::Config;
+use serde_json::{json, Value};
+
+/// One scripted model answer.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+    /// The assistant message.
+    pub message: Value,
+}
+
+impl Step {
+    /// A plain text answer.
+    pub fn text(text: &str) -> Self {
+        Self {
+            delay: None,
+            message: json!({ "role": "assistant", "content": text }),
+        }
+    }
+
+    /// An answer calling tools: (id, name, raw arguments).
+    pub fn calls(calls: &[(&str, &str, &str)]) -> Self {
+        let calls: Vec<Value> = calls
+            .iter()
+            .map(|(id, name, args)| {
+                json!({ "id": id, "type": "function", "function": { "name": name, "arguments": args } })
+            })
+            .collect();
+        Self {
+            delay: None,
+            message: json!({ "role": "assistant", "content": null, "tool_calls": calls }),
+        }
+    }
+
+    /// One tool call with JSON arguments.
+    pub fn call(id: &str, name: &str, args: Value) -> Self {
+        Self::calls(&[(id, name, &args.to_string())])
+    }
+
+    /// Answer after `delay`.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+}
+
+#[derive(Debug, Default)]
+struct Script {
+    steps: Vec<Step>,
+    next: usize,
+    requests: Vec<Value>,
+}
+
+/// A scripted chat-completions server: answers the steps in order (then `script done`),
+/// recording every request body.
+#[derive(Debug)]
+pub struct MockModel {
+    /// The bound address.
+    pub addr: SocketAddr,
+    script: Arc<Mutex<Script>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl MockModel {
+    /// Start serving `steps` on an ephemeral loopback port.
+    pub async fn start(steps: Vec<Step>) -> Self {
+        let script = Arc::new(Mutex::new(Script {
+            steps,
+            ..Script::default()
+        }));
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(script.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            script,
+            _stop: stop,
+        }
+    }
+
+    /// `http://addr` (no `/v1`).
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request body received so far.
+    pub fn requests(&self) -> Vec<Value> {
+        self.script.lock().unwrap().requests.clone()
+    }
+}
+
+async fn answer(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value>) -> Json<Value> {
+    let (step, n) = {
+        let mut s = script.lock().unwrap();
+        s.requests.push(body.clone());
+        let step = s.steps.get(s.next).cloned().unwrap_or_else(|| Step::text("script done"));
+        s.next += 1;
+        (step, s.next)
+    };
+    if let Some(d) = step.delay {
+        tokio::time::sleep(d).await;
+    }
+    let finish = if step.message.get("tool_calls").is_some() { "tool_calls" } else { "stop" };
+    Json(json!({
+        "id": format!("mock-{n}"),
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model").cloned().unwrap_or(Value::Null),
+        "choices": [{ "index": 0, "message": step.message, "finish_reason": finish }],
+        "usage": { "prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2 }
+    }))
+}
+
+/// A config with model `m` and `extra` explicit values (no file, no environment).
+pub fn config(extra: &[(&str, Value)]) -> Config {
+    let mut loader = ConfigLoader::new().no_file().env_from(Vec::<(String, String)>::new()).set("mini_agent.model", "m");
+    for (k, v) in extra {
+        loader = loader.set(k, v.clone());
+    }
+    loader.load().unwrap()
+}
+
+/// Tool messages of a recorded request, as (tool_call_id, content).
+pub fn tool_replies(request: &Value) -> Vec<(String, String)> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap_or("").to_string(),
+                m["content"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
