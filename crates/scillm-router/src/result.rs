@@ -1,6 +1,8 @@
 //! [`RouterResult`]: the OpenAI response object plus the `scillm_router` metadata, exactly
 //! as the batch output writes it.
 
+use std::time::Duration;
+
 use scillm_core::wire::{unix_now, ChatResponse, Choice, Message};
 use scillm_core::{ErrorKind, ProviderError, RetryStats};
 use serde::{Deserialize, Serialize};
@@ -154,6 +156,9 @@ pub struct RouterResult {
     /// The error of a failed call, kept for [`crate::Router::chat`]; not serialised.
     #[serde(skip)]
     pub error: Option<ProviderError>,
+    /// `timing_ms` at full precision (zero for items that never ran); not serialised.
+    #[serde(skip)]
+    pub elapsed: Duration,
 }
 
 impl RouterResult {
@@ -166,6 +171,7 @@ impl RouterResult {
             response: empty_response(index, model.unwrap_or_default()),
             meta,
             error: Some(err),
+            elapsed: Duration::ZERO,
         }
     }
 

@@ -127,7 +127,9 @@ pub async fn run_item(
     if config.router.retry_meta {
         meta.retries = Some(progress.retries());
     }
-    classify(meta, outcome, expectation.is_some(), &item.request.model)
+    let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
+    result.elapsed = elapsed.saturating_sub(progress.slot_wait);
+    result
 }
 
 /// Fill `error_type` and the JSON fields from the outcome.
@@ -139,6 +141,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 response: empty_response(meta.index, model),
                 meta,
                 error: Some(e),
+                elapsed: Duration::ZERO,
             }
         }
         Ok(response) => {
@@ -161,6 +164,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 response,
                 meta,
                 error: None,
+                elapsed: Duration::ZERO,
             }
         }
     }
