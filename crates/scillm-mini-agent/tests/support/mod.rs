@@ -11,7 +11,10 @@ use axum::routing::post;
 use axum::Json;
 use scillm_core::config::ConfigLoader;
 use scillm_core::Config;
+use scillm_mini_agent::{Agent, AgentRequest, AgentRun};
 use serde_json::{json, Value};
+// Links the `openai` provider so the router finds it in the registry.
+use scillm_provider_codex as _;
 
 /// One scripted model answer.
 #[derive(Debug, Clone)]
@@ -117,14 +120,22 @@ async fn answer(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value
     let (step, n) = {
         let mut s = script.lock().unwrap();
         s.requests.push(body.clone());
-        let step = s.steps.get(s.next).cloned().unwrap_or_else(|| Step::text("script done"));
+        let step = s
+            .steps
+            .get(s.next)
+            .cloned()
+            .unwrap_or_else(|| Step::text("script done"));
         s.next += 1;
         (step, s.next)
     };
     if let Some(d) = step.delay {
         tokio::time::sleep(d).await;
     }
-    let finish = if step.message.get("tool_calls").is_some() { "tool_calls" } else { "stop" };
+    let finish = if step.message.get("tool_calls").is_some() {
+        "tool_calls"
+    } else {
+        "stop"
+    };
     Json(json!({
         "id": format!("mock-{n}"),
         "object": "chat.completion",
@@ -135,9 +146,18 @@ async fn answer(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value
     }))
 }
 
-/// A config with model `m` and `extra` explicit values (no file, no environment).
-pub fn config(extra: &[(&str, Value)]) -> Config {
-    let mut loader = ConfigLoader::new().no_file().env_from(Vec::<(String, String)>::new()).set("mini_agent.model", "m");
+/// A config whose model `m` is an `openai` deployment at `model_base` (no retries), with
+/// `extra` explicit values (no file, no environment).
+pub fn config(model_base: &str, extra: &[(&str, Value)]) -> Config {
+    let mut loader = ConfigLoader::new()
+        .no_file()
+        .env_from(Vec::<(String, String)>::new())
+        .set("mini_agent.model", "m")
+        .set("codex_agent.max_retries", 0)
+        .set(
+            "model_list",
+            json!([{ "model_name": "m", "provider": "openai", "api_base": model_base }]),
+        );
     for (k, v) in extra {
         loader = loader.set(k, v.clone());
     }
@@ -158,4 +178,22 @@ pub fn tool_replies(request: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// An agent for `config`, calling models through a router built from it.
+pub async fn agent(config: Config) -> Agent {
+    let config = Arc::new(config);
+    let router = scillm_router::Router::new(config.clone()).unwrap();
+    scillm_mini_agent::agent_from_config(&config, Arc::new(router)).await
+}
+
+/// Run `agent` on one user `task`.
+pub async fn run(agent: &Agent, task: &str) -> AgentRun {
+    agent
+        .run(AgentRequest {
+            messages: vec![scillm_core::wire::Message::user(task)],
+            ..AgentRequest::default()
+        })
+        .await
+        .unwrap()
 }
