@@ -80,21 +80,26 @@ impl Router {
         }
     }
 
-    /// A streamed call: the first target that accepts the stream serves it (failover only
-    /// happens before the first chunk).
-    pub async fn chat_stream(&self, request: ChatRequest) -> Result<ChunkStream, ProviderError> {
-        let item = RouterRequest::new(request);
+    /// A streamed call (a [`ChatRequest`] or a [`RouterRequest`] with routing keys): the
+    /// first target that accepts the stream serves it; failover only happens before the
+    /// first chunk, and no JSON checks run.
+    pub async fn chat_stream(
+        &self,
+        request: impl Into<RouterRequest>,
+    ) -> Result<ChunkStream, ProviderError> {
+        let item: RouterRequest = request.into();
         let targets = self.inner.resolver.resolve(&item)?;
+        let ctx = CallContext {
+            api_base: item.api_base.clone(),
+            api_key: item.api_key.clone(),
+            ..CallContext::new()
+        };
         let mut last = ProviderError::new(ErrorKind::NotFound, "no deployment to call");
         for target in targets {
             let mut request = item.request.clone();
             request.model = target.model.clone();
             request.stream = Some(true);
-            match target
-                .provider
-                .chat_stream(request, &CallContext::new())
-                .await
-            {
+            match target.provider.chat_stream(request, &ctx).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) if fails_over(&e) => last = e,
                 Err(e) => return Err(e),

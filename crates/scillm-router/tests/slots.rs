@@ -170,3 +170,24 @@ async fn fail_fast_cancels_running_and_pending_items() {
         );
     }
 }
+
+#[tokio::test]
+async fn chat_stream_streams_from_the_resolved_provider() {
+    let req = RouterRequest::from_value(item("s", "two halves")).unwrap();
+    let mut stream = scripted().chat_stream(req).await.unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(chunk.unwrap().choices[0].delta.text_str());
+    }
+    assert_eq!(text, "two halves");
+    let err = scripted()
+        .chat_stream(
+            RouterRequest::from_value(item("nope", "x"))
+                .unwrap()
+                .request,
+        )
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+}
