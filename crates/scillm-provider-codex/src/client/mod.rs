@@ -109,11 +109,10 @@ impl HttpChatClient {
                 with_budget(budget, async {
                     let resp = self.send(call, body).await?;
                     let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    let text = resp.text().await.map_err(|e| reqwest_error(&e))?;
                     if !(200..300).contains(&status) {
-                        return Err(status_error(status, &headers, &text));
+                        return Err(error_answer(resp).await);
                     }
+                    let text = resp.text().await.map_err(|e| reqwest_error(&e))?;
                     parse_completion(status, &text).map(|r| (r, Some(status)))
                 })
                 .await
@@ -144,9 +143,7 @@ impl HttpChatClient {
                     if (200..300).contains(&status) {
                         return Ok((resp, Some(status)));
                     }
-                    let headers = resp.headers().clone();
-                    let text = resp.text().await.map_err(|e| reqwest_error(&e))?;
-                    Err(status_error(status, &headers, &text))
+                    Err(error_answer(resp).await)
                 })
                 .await
             }
@@ -195,6 +192,26 @@ impl HttpChatClient {
             (a, b) => a.or(b),
         })
     }
+}
+
+/// The most of an error answer's body read: enough for any error message, bounded
+/// against an upstream that answers an error with a huge body.
+const ERROR_BODY_CAP: usize = 64 * 1024;
+
+/// The typed error for a non-2xx answer, from its status, `Retry-After` and body.
+async fn error_answer(mut resp: reqwest::Response) -> ProviderError {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = Vec::new();
+    // A body cut short by the connection still types the error by its status.
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= ERROR_BODY_CAP {
+            body.truncate(ERROR_BODY_CAP);
+            break;
+        }
+    }
+    status_error(status, &headers, &String::from_utf8_lossy(&body))
 }
 
 /// Set the request up for a complete answer (`stream` off) or a streamed one.
