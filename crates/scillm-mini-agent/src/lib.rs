@@ -7,6 +7,8 @@
 
 pub mod agent;
 pub mod model;
+#[cfg(feature = "mini-agent")]
+pub mod provider;
 pub mod sandbox;
 pub mod setup;
 pub mod shim;
