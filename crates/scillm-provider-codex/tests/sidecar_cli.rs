@@ -49,7 +49,10 @@ async fn jsonl_answer_reasoning_usage_model_and_prompt() {
     assert_eq!(status, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     let msg = &v["choices"][0]["message"];
-    assert_eq!(msg["content"], "codex ok", "the last agent_message is the answer");
+    assert_eq!(
+        msg["content"], "codex ok",
+        "the last agent_message is the answer"
+    );
     assert_eq!(msg["reasoning_content"], "**Thinking it over**");
     assert!(!msg["content"].as_str().unwrap().contains("Thinking"));
     assert_eq!(v["usage"]["prompt_tokens"], 120);
@@ -58,8 +61,14 @@ async fn jsonl_answer_reasoning_usage_model_and_prompt() {
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 20);
     assert_eq!(v["model"], "codex-agent/gpt-5-codex");
 
-    let args: Vec<String> = read(&state.path().join("args")).lines().map(String::from).collect();
-    let i = args.iter().position(|a| a == "--model").expect("--model passed");
+    let args: Vec<String> = read(&state.path().join("args"))
+        .lines()
+        .map(String::from)
+        .collect();
+    let i = args
+        .iter()
+        .position(|a| a == "--model")
+        .expect("--model passed");
     assert_eq!(args[i + 1], "gpt-5-codex", "prefix stripped: {args:?}");
     assert_eq!(
         read(&state.path().join("stdin")),
@@ -87,10 +96,16 @@ async fn images_become_checked_temp_files_and_remote_urls_are_refused() {
     let args = read(&state.path().join("args"));
     assert!(args.contains("--image"), "{args}");
     let copied = std::fs::read(state.path().join("image-0")).unwrap();
-    assert!(copied.starts_with(b"\x89PNG"), "the CLI got the decoded PNG");
+    assert!(
+        copied.starts_with(b"\x89PNG"),
+        "the CLI got the decoded PNG"
+    );
 
     for (url, needle) in [
-        ("https://example.com/cat.png", "does not fetch remote images"),
+        (
+            "https://example.com/cat.png",
+            "does not fetch remote images",
+        ),
         ("data:image/svg+xml;base64,PHN2Zz4=", "not supported"),
         ("data:image/png;base64,aGVsbG8=", "not a image/png file"),
     ] {
@@ -100,7 +115,13 @@ async fn images_become_checked_temp_files_and_remote_urls_are_refused() {
         );
         let (status, _, text) = post_chat(&base, &body).await;
         assert_eq!(status, 400, "{url}: {text}");
-        assert!(error_of(&text)["message"].as_str().unwrap().contains(needle), "{text}");
+        assert!(
+            error_of(&text)["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{text}"
+        );
     }
     // An empty prompt is a 400 too.
     let (status, _, text) = post_chat(&base, &chat_body(json!("   "), false)).await;
@@ -114,18 +135,33 @@ async fn flag_and_json_input_modes() {
     let flag = cli_config(
         "jsonl_cli.sh",
         auth.path(),
-        &[("sidecar.input_mode", json!("flag")), ("sidecar.prompt_flag", json!("--prompt"))],
+        &[
+            ("sidecar.input_mode", json!("flag")),
+            ("sidecar.prompt_flag", json!("--prompt")),
+        ],
     );
     let sc = start(flag, &[("STATE_DIR", state.path())]).await;
-    let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("flagged prompt"), false)).await;
+    let (status, _, text) = post_chat(
+        sc.base().as_str(),
+        &chat_body(json!("flagged prompt"), false),
+    )
+    .await;
     assert_eq!(status, 200, "{text}");
-    let args: Vec<String> = read(&state.path().join("args")).lines().map(String::from).collect();
+    let args: Vec<String> = read(&state.path().join("args"))
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(&args[args.len() - 2..], ["--prompt", "flagged prompt"]);
     assert_eq!(read(&state.path().join("stdin")), "");
 
-    let json_mode = cli_config("jsonl_cli.sh", auth.path(), &[("sidecar.input_mode", json!("json"))]);
+    let json_mode = cli_config(
+        "jsonl_cli.sh",
+        auth.path(),
+        &[("sidecar.input_mode", json!("json"))],
+    );
     let sc = start(json_mode, &[("STATE_DIR", state.path())]).await;
-    let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("json prompt"), false)).await;
+    let (status, _, text) =
+        post_chat(sc.base().as_str(), &chat_body(json!("json prompt"), false)).await;
     assert_eq!(status, 200, "{text}");
     let stdin: Value = serde_json::from_str(&read(&state.path().join("stdin"))).unwrap();
     assert_eq!(stdin["prompt"], "json prompt");
@@ -150,26 +186,40 @@ async fn exit_75_is_retried_then_succeeds() {
     let auth = auth_dir();
     let state = tempfile::tempdir().unwrap();
     let sc = start(
-        cli_config("flaky_cli.sh", auth.path(), &[("sidecar.retries", json!(1))]),
+        cli_config(
+            "flaky_cli.sh",
+            auth.path(),
+            &[("sidecar.retries", json!(1))],
+        ),
         &[("STATE_DIR", state.path())],
     )
     .await;
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["choices"][0]["message"]["content"], "recovered");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["choices"][0]["message"]["content"],
+        "recovered"
+    );
     assert_eq!(read(&state.path().join("runs")).trim(), "2");
 
     // With no retries left the same failure is a 502 carrying the stderr tail.
     let state2 = tempfile::tempdir().unwrap();
     let sc = start(
-        cli_config("flaky_cli.sh", auth.path(), &[("sidecar.retries", json!(0))]),
+        cli_config(
+            "flaky_cli.sh",
+            auth.path(),
+            &[("sidecar.retries", json!(0))],
+        ),
         &[("STATE_DIR", state2.path())],
     )
     .await;
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 502, "{text}");
     let msg = error_of(&text)["message"].as_str().unwrap().to_string();
-    assert!(msg.contains("75") && msg.contains("temporary failure"), "{msg}");
+    assert!(
+        msg.contains("75") && msg.contains("temporary failure"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -182,41 +232,68 @@ async fn other_exit_codes_are_502_with_the_stderr_tail() {
     assert_eq!(e["type"], "upstream_error");
     let msg = e["message"].as_str().unwrap();
     assert!(msg.contains("exited with code 2"), "{msg}");
-    assert!(msg.contains("fatal: the model refused the request"), "{msg}");
+    assert!(
+        msg.contains("fatal: the model refused the request"),
+        "{msg}"
+    );
     assert!(!msg.contains("noise line 1\n"), "only the tail is kept");
 
     let sc = start(cli_config("failed_turn_cli.sh", auth.path(), &[]), &[]).await;
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 502, "{text}");
-    assert!(text.contains("unexpected status 401 Unauthorized"), "{text}");
+    assert!(
+        text.contains("unexpected status 401 Unauthorized"),
+        "{text}"
+    );
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
     assert_eq!(status, 200, "the stream had started");
     let last: Value = serde_json::from_str(sse_data(&text).last().unwrap()).unwrap();
-    assert!(last["error"]["message"].as_str().unwrap().contains("401 Unauthorized"), "{text}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("401 Unauthorized"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn missing_cli_is_a_500_naming_codex_cmd() {
     let auth = auth_dir();
     let cfg = config(&[
-        ("sidecar.cmd", json!("definitely-not-installed-codex exec --json")),
-        ("sidecar.auth_path", json!(auth.path().join("auth.json").display().to_string())),
+        (
+            "sidecar.cmd",
+            json!("definitely-not-installed-codex exec --json"),
+        ),
+        (
+            "sidecar.auth_path",
+            json!(auth.path().join("auth.json").display().to_string()),
+        ),
     ]);
     let sc = start(cfg, &[]).await;
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 500, "{text}");
     let msg = error_of(&text)["message"].as_str().unwrap().to_string();
-    assert!(msg.contains("CODEX_CMD") && msg.contains("definitely-not-installed-codex"), "{msg}");
+    assert!(
+        msg.contains("CODEX_CMD") && msg.contains("definitely-not-installed-codex"),
+        "{msg}"
+    );
 }
 
 /// Processes of group `pgid` that are still running (zombies awaiting their reaper are dead).
 fn live_members(pgid: i32) -> Vec<i32> {
     let mut live = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the `(comm)`: state ppid pgrp …
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
             && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
@@ -239,7 +316,10 @@ async fn a_hang_is_a_504_after_the_idle_timeout_and_its_group_is_gone() {
         cli_config(
             "hang_cli.sh",
             auth.path(),
-            &[("sidecar.idle_timeout_s", json!(1.0)), ("sidecar.abs_timeout_s", json!(120.0))],
+            &[
+                ("sidecar.idle_timeout_s", json!(1.0)),
+                ("sidecar.abs_timeout_s", json!(120.0)),
+            ],
         ),
         &[("STATE_DIR", state.path())],
     )
@@ -254,7 +334,11 @@ async fn a_hang_is_a_504_after_the_idle_timeout_and_its_group_is_gone() {
     let child: i32 = read(&state.path().join("child")).trim().parse().unwrap();
     // The leader was reaped before the answer; the killed `sleep` child may still wait for
     // init to reap it, so poll until nothing of the group is left running.
-    assert_eq!(kill(Pid::from_raw(pgid), None), Err(Errno::ESRCH), "leader {pgid} reaped");
+    assert_eq!(
+        kill(Pid::from_raw(pgid), None),
+        Err(Errno::ESRCH),
+        "leader {pgid} reaped"
+    );
     let mut left = live_members(pgid);
     for _ in 0..500 {
         if left.is_empty() {
@@ -263,7 +347,10 @@ async fn a_hang_is_a_504_after_the_idle_timeout_and_its_group_is_gone() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         left = live_members(pgid);
     }
-    assert!(left.is_empty(), "processes of group {pgid} still running: {left:?} (child {child})");
+    assert!(
+        left.is_empty(),
+        "processes of group {pgid} still running: {left:?} (child {child})"
+    );
     let gone = kill(Pid::from_raw(-pgid), None);
     assert!(
         gone == Err(Errno::ESRCH) || live_members(pgid).is_empty(),
@@ -279,14 +366,20 @@ async fn the_absolute_timeout_is_a_504_too() {
         cli_config(
             "gate_cli.sh",
             auth.path(),
-            &[("sidecar.idle_timeout_s", json!(60.0)), ("sidecar.abs_timeout_s", json!(1.0))],
+            &[
+                ("sidecar.idle_timeout_s", json!(60.0)),
+                ("sidecar.abs_timeout_s", json!(1.0)),
+            ],
         ),
         &[("STATE_DIR", state.path())],
     )
     .await;
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 504, "{text}");
-    assert!(error_of(&text)["message"].as_str().unwrap().contains("ABS_TIMEOUT_S"));
+    assert!(error_of(&text)["message"]
+        .as_str()
+        .unwrap()
+        .contains("ABS_TIMEOUT_S"));
     // Streamed, the timeout arrives as an error event.
     let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
     assert_eq!(status, 200);
@@ -299,7 +392,11 @@ async fn ten_parallel_requests_never_run_more_than_two_clis() {
     let auth = auth_dir();
     let state = tempfile::tempdir().unwrap();
     let sc = start(
-        cli_config("counting_cli.sh", auth.path(), &[("sidecar.max_concurrency", json!(2))]),
+        cli_config(
+            "counting_cli.sh",
+            auth.path(),
+            &[("sidecar.max_concurrency", json!(2))],
+        ),
         &[("STATE_DIR", state.path())],
     )
     .await;
@@ -346,7 +443,12 @@ async fn queue_overflow_is_503_with_retry_after() {
     assert_eq!(status, 503, "{text}");
     assert_eq!(headers["retry-after"].to_str().unwrap(), "2");
     assert_eq!(error_of(&text)["type"], "rate_limit_error");
-    let h: Value = reqwest::get(format!("{base}/healthz")).await.unwrap().json().await.unwrap();
+    let h: Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["in_flight"], 1);
 
     std::fs::write(state.path().join("release"), "").unwrap();
@@ -360,7 +462,11 @@ async fn streaming_sends_items_as_the_cli_prints_them() {
     let auth = auth_dir();
     let state = tempfile::tempdir().unwrap();
     let sc = start(
-        cli_config("stream_cli.sh", auth.path(), &[("sidecar.idle_timeout_s", json!(120.0))]),
+        cli_config(
+            "stream_cli.sh",
+            auth.path(),
+            &[("sidecar.idle_timeout_s", json!(120.0))],
+        ),
         &[("STATE_DIR", state.path())],
     )
     .await;
@@ -375,7 +481,11 @@ async fn streaming_sends_items_as_the_cli_prints_them() {
     // The reasoning chunk arrives while the CLI still waits for `go`.
     let mut seen = String::new();
     while !seen.contains("step one") {
-        let chunk = resp.chunk().await.unwrap().expect("stream ended before the reasoning chunk");
+        let chunk = resp
+            .chunk()
+            .await
+            .unwrap()
+            .expect("stream ended before the reasoning chunk");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(!seen.contains("streamed answer"));
@@ -386,9 +496,15 @@ async fn streaming_sends_items_as_the_cli_prints_them() {
     let data = sse_data(&seen);
     assert_eq!(data.last().unwrap(), "[DONE]");
     assert_eq!(streamed_text(&seen), "streamed answer");
-    let chunks: Vec<Value> = data.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+    let chunks: Vec<Value> = data
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert_eq!(chunks[0]["choices"][0]["delta"]["reasoning_content"], "step one");
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["reasoning_content"],
+        "step one"
+    );
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"][0]["finish_reason"], "stop");
     assert_eq!(last["usage"]["total_tokens"], 5);

@@ -29,12 +29,20 @@ async fn embedded_sidecar_starts_once_and_echoes() {
     let again = ensure_embedded_sidecar(&cfg).await.unwrap();
     assert_eq!(base, again, "the sidecar is reused");
 
-    let h: Value = reqwest::get(base.join("healthz")).await.unwrap().json().await.unwrap();
+    let h: Value = reqwest::get(base.join("healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["ok"], true);
     assert_eq!(h["echo"], true, "no credentials: echo mode");
     let (status, _, body) = post_chat(base.as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"], "shim ok");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"],
+        "shim ok"
+    );
 }
 
 /// The embedded sidecar outlives the runtime that started it.
@@ -66,14 +74,26 @@ async fn codex_agent_provider_without_a_base_gets_shim_ok() {
     };
     let provider = scillm_core::registry::build("codex-agent", &settings).unwrap();
     let req = ChatRequest::new("codex-agent/gpt-5", vec![Message::user("hi")]);
-    let resp = provider.chat(req.clone(), &CallContext::new()).await.unwrap();
+    let resp = provider
+        .chat(req.clone(), &CallContext::new())
+        .await
+        .unwrap();
     assert_eq!(resp.first_text(), "shim ok");
 
-    let mut stream = provider.chat_stream(req, &CallContext::new()).await.unwrap();
+    let mut stream = provider
+        .chat_stream(req, &CallContext::new())
+        .await
+        .unwrap();
     let mut text = String::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.unwrap();
-        text.push_str(chunk.choices.first().map(|c| c.delta.text_str()).unwrap_or(""));
+        text.push_str(
+            chunk
+                .choices
+                .first()
+                .map(|c| c.delta.text_str())
+                .unwrap_or(""),
+        );
     }
     assert_eq!(text, "shim ok");
 }

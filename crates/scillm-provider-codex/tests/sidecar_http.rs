@@ -18,14 +18,28 @@ async fn echo_health_models_and_chat() {
     let base = sc.base().to_string();
     let client = reqwest::Client::new();
 
-    let h: Value = client.get(format!("{base}/healthz")).send().await.unwrap().json().await.unwrap();
+    let h: Value = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["ok"], true);
     assert_eq!(h["echo"], true);
     assert_eq!(h["forward_mode"], false);
     assert_eq!(h["concurrency"], 4);
     assert!(h["auth_present"].is_boolean());
 
-    let m: Value = client.get(format!("{base}/v1/models")).send().await.unwrap().json().await.unwrap();
+    let m: Value = client
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["object"], "list");
     assert_eq!(m["data"][0]["id"], "gpt-5");
     assert_eq!(m["data"][0]["capabilities"]["chat"], true);
@@ -54,12 +68,18 @@ async fn echo_health_models_and_chat() {
     );
     let (status, _, body) = post_chat(&base, &vision).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"], "shim ok");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"],
+        "shim ok"
+    );
 
     // Streaming assembles the echo reply and ends with [DONE].
     let (status, headers, body) = post_chat(&base, &chat_body(json!("hi"), true)).await;
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     assert_eq!(streamed_text(&body), "shim ok");
     assert_eq!(sse_data(&body).last().unwrap(), "[DONE]");
     sc.shutdown().await.unwrap();
@@ -67,15 +87,24 @@ async fn echo_health_models_and_chat() {
 
 #[tokio::test]
 async fn echo_reply_is_configurable() {
-    let cfg = config(&[("sidecar.echo", json!(true)), ("sidecar.echo_reply", json!("custom pong"))]);
+    let cfg = config(&[
+        ("sidecar.echo", json!(true)),
+        ("sidecar.echo_reply", json!("custom pong")),
+    ]);
     let sc = start(cfg, &[]).await;
     let (_, _, body) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"], "custom pong");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"],
+        "custom pong"
+    );
 }
 
 #[tokio::test]
 async fn bad_input_is_4xx_with_an_openai_body() {
-    let cfg = config(&[("sidecar.echo", json!(true)), ("sidecar.max_body_bytes", json!(4096))]);
+    let cfg = config(&[
+        ("sidecar.echo", json!(true)),
+        ("sidecar.max_body_bytes", json!(4096)),
+    ]);
     let sc = start(cfg, &[]).await;
     let base = sc.base().to_string();
     let client = reqwest::Client::new();
@@ -97,12 +126,24 @@ async fn bad_input_is_4xx_with_an_openai_body() {
         ("[]", json_ct, 400),
         (r#"{"model":"gpt-5"}"#, json_ct, 400),
         (r#"{"model":5,"messages":[]}"#, json_ct, 400),
-        (r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#, json_ct, 400),
-        (r#"{"model":"m","messages":[{"role":"user","content":{"a":1}}]}"#, json_ct, 400),
+        (
+            r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
+            json_ct,
+            400,
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":{"a":1}}]}"#,
+            json_ct,
+            400,
+        ),
         (r#"{"model":"m","messages":"hi"}"#, json_ct, 400),
         (r#"{"model":"m","messages":[]}"#, Some("text/plain"), 415),
         ("model=m", Some("application/x-www-form-urlencoded"), 415),
-        (r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, None, 200),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+            200,
+        ),
     ] {
         let (status, text) = send(body, ct).await;
         assert_eq!(status, want, "{body:?} {ct:?}: {text}");
@@ -131,18 +172,28 @@ async fn bad_input_is_4xx_with_an_openai_body() {
     // Unknown route → 404, wrong method → 405, both with OpenAI bodies.
     let r = client.get(format!("{base}/v1/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(error_of(&r.text().await.unwrap())["type"], "not_found_error");
+    assert_eq!(
+        error_of(&r.text().await.unwrap())["type"],
+        "not_found_error"
+    );
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 405);
     error_of(&r.text().await.unwrap());
-    let r = client.delete(format!("{base}/v1/models")).send().await.unwrap();
+    let r = client
+        .delete(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     error_of(&r.text().await.unwrap());
 }
 
 #[tokio::test]
 async fn inbound_api_key_is_required_when_set() {
-    let cfg = config(&[("sidecar.echo", json!(true)), ("sidecar.api_key", json!("s3cret-key"))]);
+    let cfg = config(&[
+        ("sidecar.echo", json!(true)),
+        ("sidecar.api_key", json!("s3cret-key")),
+    ]);
     let sc = start(cfg, &[]).await;
     let base = sc.base().to_string();
     let client = reqwest::Client::new();
@@ -151,14 +202,33 @@ async fn inbound_api_key_is_required_when_set() {
 
     let r = client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(error_of(&r.text().await.unwrap())["type"], "authentication_error");
-    let r = client.post(&url).bearer_auth("wrong").json(&body).send().await.unwrap();
+    assert_eq!(
+        error_of(&r.text().await.unwrap())["type"],
+        "authentication_error"
+    );
+    let r = client
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let text = r.text().await.unwrap();
     assert!(!text.contains("s3cret-key"), "the key leaked: {text}");
-    let r = client.get(format!("{base}/v1/models")).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = client.post(&url).bearer_auth("s3cret-key").json(&body).send().await.unwrap();
+    let r = client
+        .post(&url)
+        .bearer_auth("s3cret-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // Health probes need no key.
     let r = client.get(format!("{base}/healthz")).send().await.unwrap();
@@ -176,7 +246,13 @@ async fn missing_credentials_are_a_401_with_guidance() {
     let e = error_of(&body);
     assert_eq!(e["type"], "authentication_error");
     let msg = e["message"].as_str().unwrap();
-    for needle in [missing.display().to_string().as_str(), "~/.codex/auth.json", "read-only", "CODEX_AUTH_PATH", "CODEX_SIDECAR_ECHO=1"] {
+    for needle in [
+        missing.display().to_string().as_str(),
+        "~/.codex/auth.json",
+        "read-only",
+        "CODEX_AUTH_PATH",
+        "CODEX_SIDECAR_ECHO=1",
+    ] {
         assert!(msg.contains(needle), "{needle:?} missing from {msg}");
     }
     // A file that is not JSON fails the same way.
@@ -184,8 +260,16 @@ async fn missing_credentials_are_a_401_with_guidance() {
     std::fs::write(&missing, "not json").unwrap();
     let (status, _, body) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
     assert_eq!(status, 401);
-    assert!(error_of(&body)["message"].as_str().unwrap().contains("not valid JSON"));
-    let h: Value = reqwest::get(sc.base().join("healthz")).await.unwrap().json().await.unwrap();
+    assert!(error_of(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    let h: Value = reqwest::get(sc.base().join("healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["auth_present"], false);
 }
 
@@ -202,8 +286,14 @@ async fn non_loopback_bind_needs_a_key_or_an_override() {
         config(&[("sidecar.host", json!("127.0.0.1"))]),
         config(&[("sidecar.host", json!("localhost"))]),
         config(&[("sidecar.host", json!("::1"))]),
-        config(&[("sidecar.host", json!("0.0.0.0")), ("sidecar.api_key", json!("k"))]),
-        config(&[("sidecar.host", json!("0.0.0.0")), ("sidecar.allow_insecure_bind", json!(true))]),
+        config(&[
+            ("sidecar.host", json!("0.0.0.0")),
+            ("sidecar.api_key", json!("k")),
+        ]),
+        config(&[
+            ("sidecar.host", json!("0.0.0.0")),
+            ("sidecar.allow_insecure_bind", json!(true)),
+        ]),
     ] {
         check_bind(&ok).unwrap();
     }
@@ -212,7 +302,11 @@ async fn non_loopback_bind_needs_a_key_or_an_override() {
 #[tokio::test]
 async fn serve_binds_the_configured_port_and_stops_on_shutdown() {
     // Find a free port, then let `serve` bind it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = config(&[("sidecar.echo", json!(true)), ("sidecar.port", json!(port))]);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sidecar::serve(Arc::new(cfg), async move {
@@ -234,21 +328,36 @@ async fn serve_binds_the_configured_port_and_stops_on_shutdown() {
 
 #[tokio::test]
 async fn forward_mode_proxies_unless_forced_local() {
-    let upstream = ChatMock::builder().content("from upstream").start().await.unwrap();
+    let upstream = ChatMock::builder()
+        .content("from upstream")
+        .start()
+        .await
+        .unwrap();
     let auth = tempfile::tempdir().unwrap(); // no auth.json: a local run would be a 401
     let cfg = config(&[
         ("sidecar.forward_base", json!(upstream.base_url())),
         ("sidecar.forward_token", json!("fwd-token")),
-        ("sidecar.auth_path", json!(auth.path().join("auth.json").display().to_string())),
+        (
+            "sidecar.auth_path",
+            json!(auth.path().join("auth.json").display().to_string()),
+        ),
     ]);
     let sc = start(cfg, &[]).await;
     let base = sc.base().to_string();
-    let h: Value = reqwest::get(format!("{base}/healthz")).await.unwrap().json().await.unwrap();
+    let h: Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["forward_mode"], true);
 
     let (status, _, body) = post_chat(&base, &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"], "from upstream");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"],
+        "from upstream"
+    );
     assert_eq!(upstream.request_count(), 1);
     let seen = upstream.requests();
     assert_eq!(seen[0].header("authorization"), Some("Bearer fwd-token"));
@@ -265,16 +374,27 @@ async fn forward_mode_proxies_unless_forced_local() {
             .unwrap();
         assert_eq!(r.status(), 401);
     }
-    let local = json!({"model": "codex-agent/gpt-5", "messages": [{"role": "user", "content": "hi"}]});
+    let local =
+        json!({"model": "codex-agent/gpt-5", "messages": [{"role": "user", "content": "hi"}]});
     let (status, _, _) = post_chat(&base, &local).await;
     assert_eq!(status, 401);
     assert_eq!(upstream.request_count(), 1);
 
     // An unreachable forward base is a 502, not a hang or a 500.
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = config(&[("sidecar.forward_base", json!(format!("http://127.0.0.1:{dead_port}")))]);
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config(&[(
+        "sidecar.forward_base",
+        json!(format!("http://127.0.0.1:{dead_port}")),
+    )]);
     let sc2 = start(cfg, &[]).await;
     let (status, _, body) = post_chat(sc2.base().as_str(), &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 502, "{body}");
-    assert!(error_of(&body)["message"].as_str().unwrap().contains("CODEX_FORWARD_BASE"));
+    assert!(error_of(&body)["message"]
+        .as_str()
+        .unwrap()
+        .contains("CODEX_FORWARD_BASE"));
 }

@@ -17,7 +17,10 @@ async fn openai_python_sdk_against_the_sidecar() {
         return;
     };
     let echo = start(
-        config(&[("sidecar.echo", json!(true)), ("sidecar.max_body_bytes", json!(MAX_BODY))]),
+        config(&[
+            ("sidecar.echo", json!(true)),
+            ("sidecar.max_body_bytes", json!(MAX_BODY)),
+        ]),
         &[],
     )
     .await;
@@ -30,8 +33,8 @@ async fn openai_python_sdk_against_the_sidecar() {
         &[],
     )
     .await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python/openai_sdk_sidecar.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_sdk_sidecar.py");
     let out = tokio::process::Command::new(&python)
         .arg(&script)
         .arg(echo.base().as_str())
@@ -50,7 +53,10 @@ async fn openai_python_sdk_against_the_sidecar() {
         "python exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
-    assert!(stdout.contains("ALL OK"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("ALL OK"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for check in [
         "ok: models.list",
         "ok: vision content",

@@ -29,7 +29,11 @@ stream_max_retries = 0
 "#
     );
     std::fs::write(home.path().join("config.toml"), config).unwrap();
-    std::fs::write(home.path().join("auth.json"), r#"{"OPENAI_API_KEY":"sk-dummy-not-used"}"#).unwrap();
+    std::fs::write(
+        home.path().join("auth.json"),
+        r#"{"OPENAI_API_KEY":"sk-dummy-not-used"}"#,
+    )
+    .unwrap();
     home
 }
 
@@ -54,12 +58,18 @@ fn real_config(codex: &Path) -> scillm_core::Config {
 
 #[tokio::test]
 async fn real_codex_cli_answers_through_the_sidecar() {
-    let Some(codex) = external("SCILLM_TEST_CODEX", "the codex binary of @openai/codex@0.169.0") else {
+    let Some(codex) = external(
+        "SCILLM_TEST_CODEX",
+        "the codex binary of @openai/codex@0.169.0",
+    ) else {
         return;
     };
     let mock = ResponsesMock::start_with_usage(
         "Hello from the mock model.",
-        MockUsage { input_tokens: 42, output_tokens: 7 },
+        MockUsage {
+            input_tokens: 42,
+            output_tokens: 7,
+        },
     )
     .await
     .unwrap();
@@ -67,19 +77,30 @@ async fn real_codex_cli_answers_through_the_sidecar() {
     let sc = start(real_config(&codex), &[("CODEX_HOME", home.path())]).await;
     let base = sc.base().to_string();
 
-    let h: Value = reqwest::get(format!("{base}/healthz")).await.unwrap().json().await.unwrap();
+    let h: Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["auth_present"], true, "{h}");
 
     let (status, _, text) = post_chat(&base, &chat_body(json!("Say hello."), false)).await;
     assert_eq!(status, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["choices"][0]["message"]["content"], "Hello from the mock model.", "{v}");
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "Hello from the mock model.",
+        "{v}"
+    );
     assert_eq!(v["usage"]["prompt_tokens"], 42, "{v}");
     assert_eq!(v["usage"]["completion_tokens"], 7, "{v}");
     assert_eq!(v["usage"]["total_tokens"], 49, "{v}");
     assert!(mock.request_count() >= 1);
     let sent = mock.requests()[0].to_string();
-    assert!(sent.contains("Say hello."), "the prompt reached the model: {sent}");
+    assert!(
+        sent.contains("Say hello."),
+        "the prompt reached the model: {sent}"
+    );
 
     let (status, _, text) = post_chat(&base, &chat_body(json!("Say hello again."), true)).await;
     assert_eq!(status, 200, "{text}");

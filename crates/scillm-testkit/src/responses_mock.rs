@@ -123,7 +123,10 @@ async fn models() -> Json<Value> {
 }
 
 fn sse(event: &Value) -> String {
-    let name = event.get("type").and_then(Value::as_str).unwrap_or("message");
+    let name = event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message");
     format!("event: {name}\ndata: {event}\n\n")
 }
 

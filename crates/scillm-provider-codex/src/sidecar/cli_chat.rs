@@ -34,7 +34,9 @@ pub async fn prepare(sidecar: &Sidecar, req: &ChatRequest) -> Result<Prepared, A
     let dir = tempfile::Builder::new()
         .prefix("scillm-codex-")
         .tempdir()
-        .map_err(|e| ApiError::internal("tempdir_failed", format!("cannot create a temp dir: {e}")))?;
+        .map_err(|e| {
+            ApiError::internal("tempdir_failed", format!("cannot create a temp dir: {e}"))
+        })?;
     let images = images::write_images(
         &req.messages,
         dir.path(),

@@ -105,7 +105,10 @@ impl Emitter {
                 return;
             }
         }
-        if self.send(Delta::default(), Some("stop".into())).is_continue() {
+        if self
+            .send(Delta::default(), Some("stop".into()))
+            .is_continue()
+        {
             let _ = self.tx.send(sse::done_event());
         }
     }

@@ -12,8 +12,8 @@ use scillm_core::{ErrorKind, ProviderError};
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The OpenAI error body.
-    pub body: ErrorBody,
+    /// The OpenAI error body (boxed: errors travel in `Result`s on every path).
+    pub body: Box<ErrorBody>,
     /// Seconds for a `Retry-After` header (overload answers).
     pub retry_after: Option<u64>,
 }
@@ -23,7 +23,7 @@ impl ApiError {
     pub fn new(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody::new(message, kind, code),
+            body: Box::new(ErrorBody::new(message, kind, code)),
             retry_after: None,
         }
     }
@@ -108,7 +108,7 @@ impl From<ProviderError> for ApiError {
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut out = Self {
             status,
-            body: e.to_error_body(),
+            body: Box::new(e.to_error_body()),
             retry_after: None,
         };
         if e.kind == ErrorKind::Overloaded || e.kind == ErrorKind::RateLimited {
@@ -120,7 +120,7 @@ impl From<ProviderError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, Json(self.body)).into_response();
+        let mut resp = (self.status, Json(*self.body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -149,7 +149,9 @@ pub enum SidecarError {
         reason: String,
     },
     /// The address could not be bound.
-    #[error("cannot bind {addr}: {source} (is another sidecar already running? set CODEX_SIDECAR_PORT)")]
+    #[error(
+        "cannot bind {addr}: {source} (is another sidecar already running? set CODEX_SIDECAR_PORT)"
+    )]
     Bind {
         /// The address.
         addr: String,

@@ -42,7 +42,8 @@ pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Value) -> Respons
         Ok(r) => r,
         Err(e) => return failure(base, &e),
     };
-    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = upstream
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

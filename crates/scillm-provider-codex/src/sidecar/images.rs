@@ -56,7 +56,10 @@ pub fn decode(url: &str, max_bytes: usize) -> Result<(&'static str, Vec<u8>), Ap
         ));
     };
     let Some((meta, data)) = rest.split_once(',') else {
-        return Err(bad("invalid_image", "malformed data: URL (no comma)".into()));
+        return Err(bad(
+            "invalid_image",
+            "malformed data: URL (no comma)".into(),
+        ));
     };
     let Some(mime) = meta.strip_suffix(";base64") else {
         return Err(bad(
@@ -78,7 +81,12 @@ pub fn decode(url: &str, max_bytes: usize) -> Result<(&'static str, Vec<u8>), Ap
     let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
-        .map_err(|e| bad("invalid_image", format!("the image is not valid base64: {e}")))?;
+        .map_err(|e| {
+            bad(
+                "invalid_image",
+                format!("the image is not valid base64: {e}"),
+            )
+        })?;
     if bytes.len() > max_bytes {
         return Err(too_large(max_bytes));
     }
@@ -119,7 +127,10 @@ mod tests {
     fn checks_type_size_and_bytes() {
         let ok = format!("data:image/png;base64,{PNG}");
         assert_eq!(decode(&ok, 1 << 20).unwrap().0, "png");
-        assert_eq!(decode(&ok, 10).unwrap_err().body.error.code, Some("image_too_large".into()));
+        assert_eq!(
+            decode(&ok, 10).unwrap_err().body.error.code,
+            Some("image_too_large".into())
+        );
         let remote = decode("https://example.com/cat.png", 1 << 20).unwrap_err();
         assert_eq!(remote.status, 400);
         assert!(remote.message().contains("does not fetch remote images"));

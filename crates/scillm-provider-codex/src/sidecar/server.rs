@@ -30,25 +30,26 @@ pub async fn spawn(config: Arc<Config>) -> Result<RunningSidecar, SidecarError> 
     Sidecar::new(config)?.spawn().await
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called (inside a Tokio runtime), not when the future is first polled, so no
+/// signal slips through.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async fn wait(s: Option<Signal>) {
+        match s {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    }
+    async move {
+        tokio::select! {
+            _ = wait(term) => {},
+            _ = wait(int) => {},
+        }
     }
 }
 
@@ -77,6 +78,7 @@ impl Sidecar {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SidecarError> {
         check_bind(self.config())?;
+        let signals = shutdown_signal();
         let sc = &self.config().sidecar;
         let host = sc.host.trim().trim_start_matches('[').trim_end_matches(']');
         let addr = format!("{host}:{}", sc.port);
@@ -88,7 +90,7 @@ impl Sidecar {
         self.serve_on(listener, async move {
             tokio::select! {
                 _ = shutdown => {},
-                _ = shutdown_signal() => {},
+                _ = signals => {},
             }
         })
         .await
@@ -127,10 +129,11 @@ impl Sidecar {
                 source,
             })?;
         let addr = listener.local_addr().map_err(SidecarError::Serve)?;
-        let base = ApiBase::parse(&format!("http://{addr}")).map_err(|e| SidecarError::BadHost {
-            host: addr.to_string(),
-            reason: e.to_string(),
-        })?;
+        let base =
+            ApiBase::parse(&format!("http://{addr}")).map_err(|e| SidecarError::BadHost {
+                host: addr.to_string(),
+                reason: e.to_string(),
+            })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(self.clone().serve_on(listener, async move {
             let _ = stopped.await;

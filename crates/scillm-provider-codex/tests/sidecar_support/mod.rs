@@ -1,5 +1,11 @@
 //! Shared helpers of the sidecar integration tests: configs, fixtures, a running sidecar.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -43,10 +49,7 @@ pub fn auth_dir() -> tempfile::TempDir {
 /// A config that runs `script` (a fixture) as the Codex CLI, credentials in `auth`.
 pub fn cli_config(script: &str, auth: &Path, extra: &[(&str, Value)]) -> Config {
     let mut values = vec![
-        (
-            "sidecar.cmd",
-            json!(fixture(script).display().to_string()),
-        ),
+        ("sidecar.cmd", json!(fixture(script).display().to_string())),
         (
             "sidecar.auth_path",
             json!(auth.join("auth.json").display().to_string()),
@@ -79,10 +82,7 @@ pub fn chat_body(content: Value, stream: bool) -> Value {
 }
 
 /// POST a chat body; returns status, headers and the body text.
-pub async fn post_chat(
-    base: &str,
-    body: &Value,
-) -> (u16, reqwest::header::HeaderMap, String) {
+pub async fn post_chat(base: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, String) {
     let r = reqwest::Client::new()
         .post(format!("{base}/v1/chat/completions"))
         .json(body)
@@ -97,7 +97,10 @@ pub async fn post_chat(
 /// The OpenAI error object of an error answer (panics when the body is not one).
 pub fn error_of(body: &str) -> Value {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
-    let e = v.get("error").cloned().unwrap_or_else(|| panic!("no error object: {body}"));
+    let e = v
+        .get("error")
+        .cloned()
+        .unwrap_or_else(|| panic!("no error object: {body}"));
     assert!(e["message"].is_string(), "{body}");
     assert!(e["type"].is_string(), "{body}");
     assert!(e.get("code").is_some(), "{body}");
@@ -118,7 +121,11 @@ pub fn streamed_text(body: &str) -> String {
         .iter()
         .filter(|d| *d != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(String::from))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
         .collect()
 }
 
@@ -141,7 +148,6 @@ pub fn external(var: &str, what: &str) -> Option<PathBuf> {
                 "{var} is not set but SCILLM_REQUIRE_EXTERNAL=1: it must name {what}"
             );
             eprintln!("SKIPPED: {var} is not set (it names {what}); set it to run this test");
-            println!("SKIPPED: {var} is not set (it names {what})");
             None
         }
     }

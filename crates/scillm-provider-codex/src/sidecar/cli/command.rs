@@ -108,7 +108,11 @@ mod tests {
         let sh = resolve("sh", std::env::var_os("PATH").as_deref()).unwrap();
         assert!(sh.is_absolute());
         assert_eq!(resolve(sh.to_str().unwrap(), None), Some(sh));
-        assert!(resolve("definitely-not-a-codex-binary", Some(OsStr::new("/usr/bin"))).is_none());
+        assert!(resolve(
+            "definitely-not-a-codex-binary",
+            Some(OsStr::new("/usr/bin"))
+        )
+        .is_none());
         assert!(resolve("/nonexistent/codex", None).is_none());
     }
 }

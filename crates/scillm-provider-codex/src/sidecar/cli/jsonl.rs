@@ -217,7 +217,10 @@ mod tests {
         assert_eq!(a.content, "final");
         assert_eq!(a.reasoning.as_deref(), Some("thinking"));
         let u = a.usage.unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (10, 3, 13));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (10, 3, 13)
+        );
         assert_eq!(u.extra["prompt_tokens_details"]["cached_tokens"], 4);
     }
 
@@ -231,7 +234,11 @@ mod tests {
 
         let mut t = Transcript::default();
         t.push(r#"{"type":"error","message":"stream disconnected"}"#);
-        assert!(t.finish().unwrap_err().message().contains("stream disconnected"));
+        assert!(t
+            .finish()
+            .unwrap_err()
+            .message()
+            .contains("stream disconnected"));
 
         let mut t = Transcript::default();
         for l in ["", "  hello there  ", ""] {

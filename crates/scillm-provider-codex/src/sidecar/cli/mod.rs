@@ -137,11 +137,8 @@ impl CliBackend {
         let stdin = match self.input_mode {
             InputMode::Prompt => Some(req.prompt.as_bytes().to_vec()),
             InputMode::Json => {
-                let images: Vec<String> = req
-                    .images
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect();
+                let images: Vec<String> =
+                    req.images.iter().map(|p| p.display().to_string()).collect();
                 let body = json!({ "prompt": req.prompt, "model": req.model, "images": images });
                 Some(body.to_string().into_bytes())
             }

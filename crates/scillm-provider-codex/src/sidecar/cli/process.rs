@@ -134,7 +134,9 @@ pub async fn run(
     }
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         kill_and_reap(&mut group, &mut child).await;
-        return Err(RunError::Spawn(std::io::Error::other("no stdout/stderr pipe")));
+        return Err(RunError::Spawn(std::io::Error::other(
+            "no stdout/stderr pipe",
+        )));
     };
     let mut lines = BufReader::new(stdout).lines();
     let mut err_buf = vec![0u8; 4096];
