@@ -12,16 +12,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sidecar_support::*;
 
-async fn wait_for_file(p: &Path) {
-    for _ in 0..2000 {
-        if p.exists() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{} never appeared", p.display());
-}
-
 fn gate_config(auth: &Path) -> scillm_core::Config {
     cli_config(
         "gate_cli.sh",
@@ -90,4 +80,46 @@ async fn sigterm_stops_serve() {
     assert_eq!(health.unwrap()["ok"], true);
     nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_kills_the_run() {
+    let auth = auth_dir();
+    for stream in [false, true] {
+        let state = tempfile::tempdir().unwrap();
+        let sc = start(
+            cli_config(
+                "hang_cli.sh",
+                auth.path(),
+                &[("sidecar.idle_timeout_s", json!(300.0))],
+            ),
+            &[("STATE_DIR", state.path())],
+        )
+        .await;
+        let base = sc.base().to_string();
+        let request = tokio::spawn(async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&chat_body(json!("hi"), stream))
+                .send()
+                .await;
+            // A streamed answer has started: hold it open until the task is aborted.
+            if let Ok(mut r) = r {
+                while let Ok(Some(_)) = r.chunk().await {}
+            }
+        });
+        wait_for_file(&state.path().join("child")).await;
+        let pgid: i32 = read(&state.path().join("pgid")).trim().parse().unwrap();
+        assert!(!live_members(pgid).is_empty(), "the CLI runs");
+        request.abort();
+        let _ = request.await;
+        assert_group_gone(pgid).await;
+        let h: Value = reqwest::get(sc.base().join("healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(h["ok"], true);
+    }
 }

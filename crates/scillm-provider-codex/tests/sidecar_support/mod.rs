@@ -152,3 +152,63 @@ pub fn external(var: &str, what: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// A file's text (`""` when missing).
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Wait for a file a fixture writes (the fixture is running once it exists).
+pub async fn wait_for_file(p: &Path) {
+    for _ in 0..2000 {
+        if p.exists() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{} never appeared", p.display());
+}
+
+/// Processes of group `pgid` still running (a zombie awaiting its reaper is dead).
+pub fn live_members(pgid: i32) -> Vec<i32> {
+    let mut live = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the `(comm)`: state ppid pgrp …
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+            && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
+        {
+            live.push(pid);
+        }
+    }
+    live
+}
+
+/// Wait until group `pgid` is gone: `kill(-pgid, 0)` answers ESRCH. Killed processes may
+/// take a moment to be reaped by init, so this polls (bounded); if init never reaps them,
+/// zombies (dead, not running) are accepted.
+pub async fn assert_group_gone(pgid: i32) {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    for _ in 0..1000 {
+        if kill(Pid::from_raw(-pgid), None) == Err(Errno::ESRCH) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let left = live_members(pgid);
+    assert!(
+        left.is_empty(),
+        "processes of group {pgid} still running: {left:?}"
+    );
+}
