@@ -232,3 +232,23 @@ async fn without_bubblewrap_env_is_cleared_limits_apply_and_timeouts_leave_no_pr
     assert!(out.timed_out);
     assert!(out.group_gone && group_gone(out.pgid), "{out:?}");
 }
+
+#[tokio::test]
+async fn the_server_home_is_hidden_from_tools_when_bubblewrap_is_available() {
+    let sb = sandbox().await;
+    let Some(home) = std::env::var("HOME")
+        .ok()
+        .filter(|h| h.len() > 1 && std::path::Path::new(h).is_dir())
+    else {
+        println!("skipped: no HOME directory");
+        return;
+    };
+    if !sb.uses_bwrap() {
+        println!("skipped: no bubblewrap, so the server's home is readable (reported by /healthz)");
+        return;
+    }
+    assert!(sb.protections().masked_paths.contains(&home));
+    let code = format!("import os\nprint(os.listdir({home:?}))\ntry:\n    open(os.path.join({home:?}, 'x'), 'w')\n    print('WROTE')\nexcept OSError as e:\n    print('denied', e.errno)\n");
+    let out = python(&sb, &code, T).await;
+    assert_eq!(out.stdout, "[]\ndenied 30\n", "{out:?}");
+}

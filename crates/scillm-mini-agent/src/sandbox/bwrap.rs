@@ -41,7 +41,19 @@ pub async fn detect() -> Option<PathBuf> {
 
 /// The `bwrap` arguments that run `program args…` inside the sandbox with `cwd` as the only
 /// writable directory (`TMPDIR` points there too; `/dev` is a private minimal tmpfs).
-pub fn wrap_args(cwd: &Path, program: &str, args: &[String]) -> Vec<String> {
+/// Each of `masked` (e.g. the server's home, with its credentials) is hidden behind an
+/// empty read-only tmpfs, unless `cwd` lies inside it.
+pub fn wrap_args(cwd: &Path, masked: &[PathBuf], program: &str, args: &[String]) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
+    for m in masked.iter().filter(|m| !cwd.starts_with(m)) {
+        let m = m.display().to_string();
+        argv.extend([
+            "--tmpfs".to_string(),
+            m.clone(),
+            "--remount-ro".to_string(),
+            m,
+        ]);
+    }
     let cwd = cwd.display().to_string();
     let mut argv: Vec<String> = [
         "--unshare-all",
@@ -56,19 +68,28 @@ pub fn wrap_args(cwd: &Path, program: &str, args: &[String]) -> Vec<String> {
         "/dev",
         "--proc",
         "/proc",
-        "--bind",
-        &cwd,
-        &cwd,
-        "--chdir",
-        &cwd,
-        "--",
-        program,
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(argv)
     .collect();
+    argv.extend(
+        ["--bind", &cwd, &cwd, "--chdir", &cwd, "--", program]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     argv.extend(args.iter().cloned());
     argv
+}
+
+/// Directories hidden from tools: the server's `$HOME` (credentials such as
+/// `~/.codex/auth.json`, `~/.ssh`), when it is an existing directory other than `/`.
+pub fn default_masked() -> Vec<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute() && h.is_dir() && h.parent().is_some())
+        .into_iter()
+        .collect()
 }
 
 /// The first executable named `name` on this process's `PATH`.
@@ -92,8 +113,17 @@ mod tests {
 
     #[test]
     fn wrapped_command_has_read_only_root_writable_cwd_and_no_network() {
-        let argv = wrap_args(Path::new("/tmp/x"), "python3", &["main.py".into()]);
+        let masked = vec![PathBuf::from("/root"), PathBuf::from("/tmp")];
+        let argv = wrap_args(Path::new("/tmp/x"), &masked, "python3", &["main.py".into()]);
         let joined = argv.join(" ");
+        assert!(
+            joined.contains("--tmpfs /root --remount-ro /root"),
+            "{joined}"
+        );
+        assert!(
+            !joined.contains("--tmpfs /tmp"),
+            "cwd's parent is not masked: {joined}"
+        );
         assert!(joined.contains("--ro-bind / /"), "{joined}");
         assert!(joined.contains("--bind /tmp/x /tmp/x"), "{joined}");
         assert!(joined.contains("--unshare-net"), "{joined}");

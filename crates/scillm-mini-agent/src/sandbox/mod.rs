@@ -110,6 +110,8 @@ pub struct Protections {
     pub read_only_root: bool,
     /// The server's processes are invisible (private pid namespace and `/proc`).
     pub private_proc: bool,
+    /// Directories hidden behind an empty read-only tmpfs (the server's home).
+    pub masked_paths: Vec<String>,
     /// The environment is cleared (no secrets from the server's environment).
     pub env_cleared: bool,
     /// A fresh temporary working directory, removed afterwards.
@@ -128,6 +130,7 @@ pub struct Protections {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     bwrap: Option<PathBuf>,
+    masked: Vec<PathBuf>,
     limits: Rlimits,
     output_cap: usize,
 }
@@ -137,6 +140,7 @@ impl Sandbox {
     pub async fn detect(limits: Rlimits, output_cap: usize) -> Self {
         Self {
             bwrap: bwrap::detect().await,
+            masked: bwrap::default_masked(),
             limits,
             output_cap,
         }
@@ -147,6 +151,7 @@ impl Sandbox {
     pub fn without_bwrap(limits: Rlimits, output_cap: usize) -> Self {
         Self {
             bwrap: None,
+            masked: Vec::new(),
             limits,
             output_cap,
         }
@@ -163,8 +168,9 @@ impl Sandbox {
         let mut limitations = Vec::new();
         if !bwrap {
             limitations.push(
-                "bubblewrap is not available: tools can reach the network, write wherever the \
-                 server's user may, and read other processes' /proc entries",
+                "bubblewrap is not available: tools can reach the network, read and write \
+                 wherever the server's user may (its home and credentials included), and read \
+                 other processes' /proc entries",
             );
         }
         if self.limits.nproc.is_none() {
@@ -175,6 +181,14 @@ impl Sandbox {
             network_isolated: bwrap,
             read_only_root: bwrap,
             private_proc: bwrap,
+            masked_paths: if bwrap {
+                self.masked
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            },
             env_cleared: true,
             temp_cwd: true,
             process_group_kill: true,
@@ -201,7 +215,12 @@ impl Sandbox {
         let mut cmd = match &self.bwrap {
             Some(bwrap) => {
                 let mut c = tokio::process::Command::new(bwrap);
-                c.args(bwrap::wrap_args(&cwd, &req.program, &req.args));
+                c.args(bwrap::wrap_args(
+                    &cwd,
+                    &self.masked,
+                    &req.program,
+                    &req.args,
+                ));
                 c
             }
             None => {
