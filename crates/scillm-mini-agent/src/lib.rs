@@ -1,9 +1,49 @@
 //! The mini-agent: a sandboxed tool-using agent loop and its OpenAI-compatible shim.
 //!
-//! The [`Agent`] calls a model (through any [`ModelClient`], normally the scillm router)
-//! with tool definitions, runs the tools the model calls in a [`Sandbox`], and feeds the
-//! results back until the model answers. The [`shim`] serves it on `127.0.0.1:8788` as an
-//! OpenAI-compatible API.
+//! The [`Agent`] calls a model through any [`ModelClient`] (normally the scillm router, so
+//! the model is any configured deployment) with tool definitions, runs the tools the model
+//! calls in a [`Sandbox`], and feeds the results back until the model answers (`success`),
+//! `max_iterations` is reached or the time budget runs out (`budget`).
+//!
+//! - [`agent`]: the loop, history pruning, repair observations, auto-run of code blocks.
+//! - [`tools`]: `exec_python`, `exec_shell` (allowlisted program, no shell), `echo`, and an
+//!   optional HTTP tool server (`GET {base}/tools`, `POST {base}/invoke`).
+//! - [`sandbox`]: fresh temp working directory, cleared environment, process group killed
+//!   at the timeout, rlimits, capped output; bubblewrap (read-only `/`, no network,
+//!   private `/proc`, the server's home hidden) when it works on the machine.
+//! - [`shim`]: `GET /ready`, `GET /healthz`, `GET /v1/models`, `POST /v1/chat/completions`,
+//!   `POST /agent/run` on `127.0.0.1:8788` by default.
+//! - `provider` (cargo feature `mini-agent`): the agent as a router provider.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use scillm_core::config::ConfigLoader;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // MINI_AGENT_MODEL names the model_list deployment the agent drives.
+//! let config = Arc::new(ConfigLoader::new().set("mini_agent.port", 0).load()?);
+//! let shim = scillm_mini_agent::spawn(config).await?;
+//! let health: serde_json::Value =
+//!     reqwest::get(format!("{}/healthz", shim.base())).await?.json().await?;
+//! assert_eq!(health["ok"], true);
+//! shim.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The checks done at the boundary are cheap to see in isolation:
+//!
+//! ```
+//! use scillm_core::config::ConfigLoader;
+//! use scillm_mini_agent::shim::bind_addr;
+//!
+//! let open = ConfigLoader::new().no_file().env_from([("MINI_AGENT_API_HOST", "0.0.0.0")]).load().unwrap();
+//! assert!(bind_addr(&open.mini_agent).is_err(), "a non-loopback bind needs an API key");
+//! assert_eq!(
+//!     scillm_mini_agent::agent::python_block("```python\nprint(1)\n```").as_deref(),
+//!     Some("print(1)\n"),
+//! );
+//! ```
 
 pub mod agent;
 pub mod model;

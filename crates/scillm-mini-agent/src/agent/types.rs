@@ -102,7 +102,7 @@ pub struct ToolInvocation {
     pub arguments_raw: Option<String>,
     /// Whether the tool succeeded.
     pub ok: bool,
-    /// The reply the model got (cut at [`RECORDED_OUTPUT_CHARS`]).
+    /// The reply the model got (cut at 4000 characters).
     pub output: String,
     /// Not run because of `max_tools_per_iter` (answered with an error reply).
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -198,7 +198,10 @@ impl Sandbox {
         }
     }
 
-    /// Run `req` in a fresh working directory, which is removed afterwards.
+    /// Run `req` in a fresh working directory, which is removed afterwards. Whatever the
+    /// command leaves running in its process group is killed when it exits, and the
+    /// whole group at its timeout; either way the group is reaped before this returns
+    /// (`group_gone` says whether it fully was).
     pub async fn run(&self, req: ExecRequest) -> Result<ExecOutcome, SandboxError> {
         let started = Instant::now();
         // Declared before the guard, so on cancellation the group dies before the
