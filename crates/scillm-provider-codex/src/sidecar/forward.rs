@@ -34,6 +34,11 @@ pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Value) -> Respons
         .inner
         .http
         .post(base.chat_completions_url())
+        // The same bound as a local CLI run: a forward target is another sidecar.
+        .timeout(
+            scillm_core::config::secs(sidecar.config().sidecar.abs_timeout_s)
+                .max(std::time::Duration::from_secs(1)),
+        )
         .json(body);
     if let Some(token) = &sidecar.config().sidecar.forward_token {
         rb = rb.bearer_auth(token.expose_secret());
