@@ -1,7 +1,12 @@
 //! The shim over HTTP: endpoints, the `/agent/run` envelope, OpenAI error bodies, echo
 //! mode and streaming.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 mod support;
 
@@ -45,6 +50,8 @@ async fn ready_healthz_and_models() {
         );
     }
     assert_eq!(health["sandbox"]["env_cleared"], true);
+    // Shown in the test log, so a CI run records which protections its machine has.
+    println!("sandbox protections on this machine: {}", health["sandbox"]);
     let models: Value = reqwest::get(format!("{base}/v1/models"))
         .await
         .unwrap()
