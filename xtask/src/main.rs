@@ -1,5 +1,6 @@
 //! Project automation, as plain Rust: `cargo xtask test`, `cargo xtask verify`, `cargo xtask bench`.
 
+mod bench;
 mod externals;
 mod test;
 mod verify;
@@ -13,6 +14,7 @@ fn usage() -> &'static str {
      test      format check, clippy, docs, the whole test suite with every feature\n            \
      (installs the Python venv and the Codex CLI it needs under .venv/ and .tools/)\n  \
      verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
+     bench     benchmarks (router, memory, startup, load; all by default) into BENCHMARKS.md\n  \
      setup     only install the external test tools\n"
 }
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("verify") => verify::run(&args[1..]),
         Some("setup") => externals::install(&root()).map(|_| ()),
         _ => {

@@ -195,8 +195,14 @@ async fn serve_sidecar(base: ConfigLoader, a: SidecarArgs) -> anyhow::Result<Exi
         l = l.set("sidecar.allow_insecure_bind", true);
     }
     let config = Arc::new(l.load()?);
-    let _ = config;
-    anyhow::bail!("scillm sidecar: pending the sidecar server module");
+    let sc = &config.sidecar;
+    eprintln!(
+        "scillm sidecar: listening on http://{}:{} (echo {})",
+        sc.host,
+        sc.port,
+        if sc.echo { "on" } else { "off" }
+    );
+    scillm_provider_codex::sidecar::serve(config.clone(), std::future::pending()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -218,7 +224,35 @@ async fn serve_mini_agent(base: ConfigLoader, a: MiniAgentArgs) -> anyhow::Resul
         l = l.set("mini_agent.allow_insecure_bind", true);
     }
     let config = Arc::new(l.load()?);
-    let _ = config;
-    anyhow::bail!("scillm mini-agent: pending the mini-agent crate");
+    let ma = &config.mini_agent;
+    eprintln!(
+        "scillm mini-agent: listening on http://{}:{} (mode {})",
+        ma.host, ma.port, ma.shim_mode
+    );
+    scillm_mini_agent::serve(config.clone(), shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

@@ -26,14 +26,22 @@ fn doctor(env: &[(&str, &str)], json: bool) -> Output {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn passes_against_the_embedded_echo_sidecar() {
     let out = doctor(&[("CODEX_SIDECAR_ECHO", "1")], false);
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{shown}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for name in [
         "config loads",
         "provider codex-agent registered",
@@ -42,10 +50,16 @@ fn passes_against_the_embedded_echo_sidecar() {
         "parallel probe",
         "retry metadata",
     ] {
-        let line = shown.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("no line for {name}:\n{shown}"));
+        let line = shown
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{shown}"));
         assert!(line.starts_with("PASS"), "{line}");
     }
-    let mini = shown.lines().find(|l| l.contains("mini-agent /ready")).unwrap();
+    let mini = shown
+        .lines()
+        .find(|l| l.contains("mini-agent /ready"))
+        .unwrap();
     assert!(mini.starts_with("WARN"), "{mini}");
     assert!(shown.contains("all blocking checks passed"));
 }
@@ -58,16 +72,24 @@ fn json_output_lists_every_check() {
     assert_eq!(v["ok"], true);
     let checks = v["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 9);
-    assert!(checks.iter().all(|c| c["ms"].is_u64() && c["status"].is_string()));
+    assert!(checks
+        .iter()
+        .all(|c| c["ms"].is_u64() && c["status"].is_string()));
 }
 
 #[test]
 fn fails_naming_the_check_when_the_base_ends_in_v1() {
-    let out = doctor(&[("CODEX_AGENT_API_BASE", "http://127.0.0.1:8077/v1")], false);
+    let out = doctor(
+        &[("CODEX_AGENT_API_BASE", "http://127.0.0.1:8077/v1")],
+        false,
+    );
     assert!(!out.status.success());
     let shown = String::from_utf8_lossy(&out.stdout);
     let line = shown.lines().find(|l| l.contains("config loads")).unwrap();
-    assert!(line.starts_with("FAIL") && line.contains("CODEX_AGENT_API_BASE"), "{line}");
+    assert!(
+        line.starts_with("FAIL") && line.contains("CODEX_AGENT_API_BASE"),
+        "{line}"
+    );
     assert!(shown.contains("verify: FAILED: config loads"), "{shown}");
 }
 
@@ -77,7 +99,10 @@ fn fails_naming_the_check_when_the_sidecar_is_down() {
     let out = doctor(&[("CODEX_AGENT_API_BASE", &base)], false);
     assert!(!out.status.success());
     let shown = String::from_utf8_lossy(&out.stdout);
-    let line = shown.lines().find(|l| l.contains("sidecar /healthz")).unwrap();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("sidecar /healthz"))
+        .unwrap();
     assert!(line.starts_with("FAIL"), "{line}");
     assert!(shown.contains("verify: FAILED"), "{shown}");
 }

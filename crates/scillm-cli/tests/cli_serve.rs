@@ -1,0 +1,136 @@
+//! `scillm sidecar` and `scillm mini-agent` serve for real: health, a chat, the doctor's
+//! view of them, and a clean exit on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn wait_for(port: u16, path: &str) {
+    let started = Instant::now();
+    loop {
+        if let Some(r) = http(port, "GET", path, "") {
+            if r.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{path} never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn serve(args: &[&str]) -> Server {
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_scillm"))
+            .args(args)
+            .env_remove("SCILLM_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn sidecar_serves_chat_and_stops_on_sigterm() {
+    let port = free_port();
+    let mut server = serve(&["sidecar", "--echo", "--port", &port.to_string()]);
+    wait_for(port, "/healthz");
+    let health = http(port, "GET", "/healthz", "").unwrap();
+    assert!(health.contains("\"echo\":true"), "{health}");
+    let chat = http(
+        port,
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .unwrap();
+    assert!(
+        chat.starts_with("HTTP/1.1 200") && chat.contains("shim ok"),
+        "{chat}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
+#[test]
+fn a_public_bind_without_a_key_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scillm"))
+        .args([
+            "sidecar",
+            "--echo",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            &free_port().to_string(),
+        ])
+        .env_remove("CODEX_SIDECAR_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CODEX_SIDECAR_API_KEY") || err.contains("api key") || err.contains("API key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mini_agent_serves_ready_and_the_doctor_sees_it() {
+    let port = free_port();
+    let _server = serve(&["mini-agent", "--echo", "--port", &port.to_string()]);
+    wait_for(port, "/ready");
+    let out = Command::new(env!("CARGO_BIN_EXE_scillm"))
+        .arg("doctor")
+        .env("CODEX_SIDECAR_ECHO", "1")
+        .env_remove("CODEX_AGENT_API_BASE")
+        .env("MINI_AGENT_API_PORT", port.to_string())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    let line = shown
+        .lines()
+        .find(|l| l.contains("mini-agent /ready"))
+        .unwrap();
+    assert!(line.starts_with("PASS"), "{line}");
+}

@@ -1,0 +1,245 @@
+//! `cargo xtask bench`: runs every benchmark side by side on this machine and writes
+//! `BENCHMARKS.md`. Figures are reported, never asserted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::{root, run_cmd};
+
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`; all when none).
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    run_cmd(Command::new("cargo").args(["build", "--release", "-p", "scillm-bench", "-p", "scillm-cli"]))?;
+    let bin = root().join("target/release");
+    let mut report = Report::default();
+    if want("router") {
+        router(&bin, &mut report)?;
+    }
+    if want("memory") {
+        memory(&bin, &mut report)?;
+    }
+    if want("startup") {
+        startup(&bin, &mut report)?;
+    }
+    if want("load") {
+        load(&bin, &mut report)?;
+    }
+    let path = root().join("BENCHMARKS.md");
+    std::fs::write(&path, report.render())?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+#[derive(Default)]
+struct Report {
+    sections: Vec<(String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, title: &str, body: String) {
+        eprintln!("== {title}\n{body}");
+        self.sections.push((title.to_string(), body));
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::from("# Benchmarks\n\nWritten by `cargo xtask bench`; every figure below comes from one run on the machine described, with the compared programs measured side by side in that run. Targets are goals, reported here and never asserted in tests.\n\n");
+        out.push_str(&machine());
+        for (t, b) in &self.sections {
+            out.push_str(&format!("\n## {t}\n\n{b}\n"));
+        }
+        out
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024))
+        .unwrap_or(0);
+    let rustc = Command::new("rustc").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    format!("## Machine\n\n- CPU: {cpu}, {cores} cores\n- memory: {mem} GiB\n- {rustc}, release profile\n- shared machine: figures vary from run to run; ratios are measured within one run\n")
+}
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start the mock upstream and read the base it prints.
+fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
+    let mut child = Command::new(bin.join("mock-upstream")).args(extra).stderr(Stdio::piped()).spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().context("mock stderr")?).read_line(&mut line)?;
+    let base = line.trim().strip_prefix("listening ").context("mock did not start")?.to_string();
+    Ok((Guard(child), base))
+}
+
+fn bench_router(bin: &Path, args: &[&str]) -> anyhow::Result<Value> {
+    let out = Command::new(bin.join("bench-router")).args(args).output()?;
+    anyhow::ensure!(out.status.success(), "bench-router failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(0.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let (_mock, base) = mock(bin, &["--threads", "1"])?;
+    let args = ["--base", base.as_str(), "--n", "20000", "--concurrency", "256"];
+    let mut rows = Vec::new();
+    let (mut plain, mut routed) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        for mode in ["plain", "router"] {
+            let mut a = vec![mode];
+            a.extend(args);
+            let v = bench_router(bin, &a)?;
+            rows.push(format!(
+                "| {round} | {mode} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
+                f(&v, "throughput_rps"), f(&v, "p50_ms"), f(&v, "p99_ms"), f(&v, "peak_rss_kib") / 1024.0, v["ok"]
+            ));
+            if mode == "plain" { plain.push(f(&v, "throughput_rps")) } else { routed.push(f(&v, "throughput_rps")) }
+        }
+    }
+    let (p, r) = (median(plain), median(routed));
+    report.add(
+        "Router versus the plain reqwest client",
+        format!(
+            "Method: 20,000 chat requests at concurrency 256 against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread). `plain` is a reqwest loop (`buffer_unordered(256)`, JSON parsed); `router` is `Router::parallel` with a `model_list` deployment on the `openai` provider (retries off, metadata on). The two alternate, three rounds each; per-request times are client-side for `plain` and `timing_ms` for `router`.\n\n| round | client | req/s | p50 ms | p99 ms | peak RSS MiB | ok |\n|---|---|---|---|---|---|---|\n{}\n\nMedian throughput: plain {p:.0} req/s, router {r:.0} req/s, **ratio {:.2}** (goal ≥ 0.80).\n",
+            rows.join("\n"),
+            r / p.max(1.0)
+        ),
+    );
+    Ok(())
+}
+
+fn memory(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let (_mock, base) = mock(bin, &["--hold-ms", "1000", "--threads", "1"])?;
+    let v = bench_router(bin, &["inflight", "--base", &base, "--n", "10000"])?;
+    report.add(
+        "Memory with 10,000 requests in flight",
+        format!(
+            "Method: `Router::parallel` with concurrency 10,000 against the mock holding every answer 1 s, so all 10,000 are in flight together; peak RSS (`VmHWM`) minus RSS before the run, divided by 10,000.\n\n- ok: {} of 10000, wall {:.2} s\n- RSS before {:.1} MiB, peak {:.1} MiB\n- **{:.1} KiB per in-flight request** (goal ≤ 20 KiB)\n",
+            v["ok"], f(&v, "wall_s"), f(&v, "base_rss_kib") / 1024.0, f(&v, "peak_rss_kib") / 1024.0, f(&v, "rss_per_request_kib")
+        ),
+    );
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200") && buf.contains("\"ok\":true")
+}
+
+fn sidecar(bin: &Path, port: u16) -> anyhow::Result<Guard> {
+    Ok(Guard(
+        Command::new(bin.join("scillm"))
+            .args(["sidecar", "--echo", "--port", &port.to_string()])
+            .env("SCILLM_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    ))
+}
+
+fn startup(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let port = free_port()?;
+        let t = Instant::now();
+        let _g = sidecar(bin, port)?;
+        while !healthy(port) {
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "sidecar did not become healthy");
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let min = times.iter().copied().fold(f64::MAX, f64::min);
+    let max = times.iter().copied().fold(0.0, f64::max);
+    report.add(
+        "Sidecar start-up",
+        format!(
+            "Method: spawn `scillm sidecar --echo` (release build) and poll `GET /healthz` every 0.5 ms until it answers `ok:true`; 10 runs.\n\n- **median {:.1} ms**, min {min:.1} ms, max {max:.1} ms (goal ≤ 100 ms)\n",
+            median(times)
+        ),
+    );
+    Ok(())
+}
+
+fn oha() -> anyhow::Result<PathBuf> {
+    let local = root().join(".tools/cargo/bin/oha");
+    if local.is_file() {
+        return Ok(local);
+    }
+    run_cmd(Command::new("cargo").args(["install", "oha", "--locked", "--root"]).arg(root().join(".tools/cargo")))?;
+    Ok(local)
+}
+
+fn oha_run(oha: &Path, url: &str, extra: &[&str]) -> anyhow::Result<Value> {
+    let body = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#;
+    let out = Command::new(oha)
+        .args(["--no-tui", "--output-format", "json", "-m", "POST", "-H", "content-type: application/json", "-d", body])
+        .args(extra)
+        .arg(url)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn load(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let oha = oha()?;
+    let port = free_port()?;
+    let _g = sidecar(bin, port)?;
+    let t = Instant::now();
+    while !healthy(port) {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "sidecar did not become healthy");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+    let _warm = oha_run(&oha, &url, &["-c", "64", "-z", "2s"])?;
+    let closed = oha_run(&oha, &url, &["-c", "64", "-z", "10s"])?;
+    let fixed = oha_run(&oha, &url, &["-c", "64", "-q", "5000", "-z", "10s"])?;
+    let pct = |v: &Value, p: &str| v["latencyPercentiles"][p].as_f64().unwrap_or(0.0) * 1000.0;
+    let rps = |v: &Value| v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
+    let ok = |v: &Value| v["summary"]["successRate"].as_f64().unwrap_or(0.0) * 100.0;
+    report.add(
+        "Echo sidecar under load",
+        format!(
+            "Method: `scillm sidecar --echo` (release) on loopback; `oha` (from crates.io, installed by the bench) as the load generator on the same 2 cores; a 2 s warm-up, then 10 s closed-loop at 64 connections, then 10 s at a fixed 5,000 requests/s.\n\n| run | req/s | p50 ms | p90 ms | p99 ms | success % |\n|---|---|---|---|---|---|\n| 64 connections, closed loop | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |\n| fixed 5,000 req/s | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |\n\nGoals: ≥ 30,000 req/s at 64 connections with p99 < 5 ms. The load generator shares the two cores with the server, so the closed-loop figure is bounded by both together.\n",
+            rps(&closed), pct(&closed, "p50"), pct(&closed, "p90"), pct(&closed, "p99"), ok(&closed),
+            rps(&fixed), pct(&fixed, "p50"), pct(&fixed, "p90"), pct(&fixed, "p99"), ok(&fixed),
+        ),
+    );
+    Ok(())
+}
