@@ -15,7 +15,14 @@ use crate::{root, run_cmd};
 /// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`; all when none).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
-    run_cmd(Command::new("cargo").args(["build", "--release", "-p", "scillm-bench", "-p", "scillm-cli"]))?;
+    run_cmd(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "scillm-bench",
+        "-p",
+        "scillm-cli",
+    ]))?;
     let bin = root().join("target/release");
     let mut report = Report::default();
     if want("router") {
@@ -60,14 +67,35 @@ impl Report {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
         .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0) / 1024 / 1024))
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    / 1024
+                    / 1024
+            })
+        })
         .unwrap_or(0);
-    let rustc = Command::new("rustc").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     format!("## Machine\n\n- CPU: {cpu}, {cores} cores\n- memory: {mem} GiB\n- {rustc}, release profile\n- shared machine: figures vary from run to run; ratios are measured within one run\n")
 }
 
@@ -83,16 +111,27 @@ impl Drop for Guard {
 
 /// Start the mock upstream and read the base it prints.
 fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
-    let mut child = Command::new(bin.join("mock-upstream")).args(extra).stderr(Stdio::piped()).spawn()?;
+    let mut child = Command::new(bin.join("mock-upstream"))
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()?;
     let mut line = String::new();
     BufReader::new(child.stderr.take().context("mock stderr")?).read_line(&mut line)?;
-    let base = line.trim().strip_prefix("listening ").context("mock did not start")?.to_string();
+    let base = line
+        .trim()
+        .strip_prefix("listening ")
+        .context("mock did not start")?
+        .to_string();
     Ok((Guard(child), base))
 }
 
 fn bench_router(bin: &Path, args: &[&str]) -> anyhow::Result<Value> {
     let out = Command::new(bin.join("bench-router")).args(args).output()?;
-    anyhow::ensure!(out.status.success(), "bench-router failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "bench-router failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
@@ -107,7 +146,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     let (_mock, base) = mock(bin, &["--threads", "1"])?;
-    let args = ["--base", base.as_str(), "--n", "20000", "--concurrency", "256"];
+    let args = [
+        "--base",
+        base.as_str(),
+        "--n",
+        "20000",
+        "--concurrency",
+        "256",
+    ];
     let mut rows = Vec::new();
     let (mut plain, mut routed) = (Vec::new(), Vec::new());
     for round in 0..3 {
@@ -117,9 +163,17 @@ fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
             let v = bench_router(bin, &a)?;
             rows.push(format!(
                 "| {round} | {mode} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
-                f(&v, "throughput_rps"), f(&v, "p50_ms"), f(&v, "p99_ms"), f(&v, "peak_rss_kib") / 1024.0, v["ok"]
+                f(&v, "throughput_rps"),
+                f(&v, "p50_ms"),
+                f(&v, "p99_ms"),
+                f(&v, "peak_rss_kib") / 1024.0,
+                v["ok"]
             ));
-            if mode == "plain" { plain.push(f(&v, "throughput_rps")) } else { routed.push(f(&v, "throughput_rps")) }
+            if mode == "plain" {
+                plain.push(f(&v, "throughput_rps"))
+            } else {
+                routed.push(f(&v, "throughput_rps"))
+            }
         }
     }
     let (p, r) = (median(plain), median(routed));
@@ -148,13 +202,19 @@ fn memory(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = String::new();
@@ -180,7 +240,10 @@ fn startup(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
         let t = Instant::now();
         let _g = sidecar(bin, port)?;
         while !healthy(port) {
-            anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "sidecar did not become healthy");
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(10),
+                "sidecar did not become healthy"
+            );
             std::thread::sleep(Duration::from_micros(500));
         }
         times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -202,18 +265,36 @@ fn oha() -> anyhow::Result<PathBuf> {
     if local.is_file() {
         return Ok(local);
     }
-    run_cmd(Command::new("cargo").args(["install", "oha", "--locked", "--root"]).arg(root().join(".tools/cargo")))?;
+    run_cmd(
+        Command::new("cargo")
+            .args(["install", "oha", "--locked", "--root"])
+            .arg(root().join(".tools/cargo")),
+    )?;
     Ok(local)
 }
 
 fn oha_run(oha: &Path, url: &str, extra: &[&str]) -> anyhow::Result<Value> {
     let body = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#;
     let out = Command::new(oha)
-        .args(["--no-tui", "--output-format", "json", "-m", "POST", "-H", "content-type: application/json", "-d", body])
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-m",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+        ])
         .args(extra)
         .arg(url)
         .output()?;
-    anyhow::ensure!(out.status.success(), "oha failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "oha failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
@@ -223,7 +304,10 @@ fn load(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     let _g = sidecar(bin, port)?;
     let t = Instant::now();
     while !healthy(port) {
-        anyhow::ensure!(t.elapsed() < Duration::from_secs(10), "sidecar did not become healthy");
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(10),
+            "sidecar did not become healthy"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     let url = format!("http://127.0.0.1:{port}/v1/chat/completions");

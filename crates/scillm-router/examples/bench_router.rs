@@ -1,14 +1,15 @@
 //! Benchmark driver for `cargo xtask bench router`: N requests at concurrency C through
 //! `Router::parallel` and through a plain reqwest loop, against the same zero-latency mock
 //! upstream running as a separate process. Prints one JSON object with both throughputs,
-//! their ratio, p50/p99 per-request time and the peak RSS of each run.
+//! their ratio, p50/p99 per-request time and the peak RSS of each run; a third run
+//! calls the openai provider directly (no router) to tell router cost from provider cost.
 //!
 //! ```text
 //! cargo build --release -p scillm-testkit --bin mock-upstream
 //! cargo run --release -p scillm-router --example bench_router -- [--requests 20000]
 //!     [--concurrency 256] [--base http://127.0.0.1:PORT | --mock-bin PATH]
 //! ```
-//! Each run happens in a child process of its own (`--phase plain|router`), so the peak
+//! Each run happens in a child process of its own (`--phase plain|router|provider`), so the peak
 //! RSS of one does not hide the other's.
 #![allow(clippy::print_stdout)]
 
@@ -19,6 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scillm_core::config::ConfigLoader;
+use scillm_core::registry::ProviderSettings;
+use scillm_core::wire::ChatRequest;
+use scillm_core::{ApiBase, CallContext};
 use scillm_router::{ParallelOptions, Router};
 // Links the openai provider (it registers through inventory).
 use scillm_provider_codex as _;
@@ -121,6 +125,51 @@ async fn plain(a: &Args, base: &str) -> Result<Value, Error> {
     Ok(figures("plain_reqwest", started.elapsed(), times, errors))
 }
 
+/// The provider alone (no router): the same loop as `plain`, calling the openai provider.
+async fn provider_only(a: &Args, base: &str) -> Result<Value, Error> {
+    let config = ConfigLoader::new()
+        .no_file()
+        .env_from(Vec::<(String, String)>::new())
+        .set("codex_agent.max_retries", 0)
+        .load()?;
+    let settings = ProviderSettings {
+        config: Arc::new(config),
+        api_base: Some(ApiBase::parse(base)?),
+        ..ProviderSettings::default()
+    };
+    let provider = scillm_core::registry::build("openai", &settings)?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..a.concurrency {
+        let (provider, next, n) = (Arc::clone(&provider), Arc::clone(&next), a.requests);
+        tasks.spawn(async move {
+            let mut times = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return (times, errors);
+                }
+                let t = Instant::now();
+                let ok = match serde_json::from_value::<ChatRequest>(body(i)) {
+                    Ok(req) => provider.chat(req, &CallContext::new()).await.is_ok(),
+                    Err(_) => false,
+                };
+                times.push(t.elapsed());
+                errors += usize::from(!ok);
+            }
+        });
+    }
+    let (mut times, mut errors) = (Vec::with_capacity(a.requests), 0);
+    while let Some(done) = tasks.join_next().await {
+        let (t, e) = done?;
+        times.extend(t);
+        errors += e;
+    }
+    Ok(figures("provider_only", started.elapsed(), times, errors))
+}
+
 async fn routed(a: &Args, base: &str) -> Result<Value, Error> {
     let config = ConfigLoader::new()
         .no_file()
@@ -189,6 +238,7 @@ async fn main() -> Result<(), Error> {
         let v = match phase {
             "plain" => plain(&a, &base).await?,
             "router" => routed(&a, &base).await?,
+            "provider" => provider_only(&a, &base).await?,
             other => return Err(format!("unknown phase {other}").into()),
         };
         println!("{v}");
@@ -203,11 +253,12 @@ async fn main() -> Result<(), Error> {
     };
     let plain = child(&a, "plain", &base);
     let router = child(&a, "router", &base);
+    let provider = child(&a, "provider", &base);
     if let Some(m) = mock.as_mut() {
         drop(m.stdin.take());
         let _ = m.wait();
     }
-    let (plain, router) = (plain?, router?);
+    let (plain, router, provider) = (plain?, router?, provider?);
     let ratio = router["throughput_rps"].as_f64().unwrap_or(0.0)
         / plain["throughput_rps"].as_f64().unwrap_or(f64::INFINITY);
     let report = json!({
@@ -217,6 +268,7 @@ async fn main() -> Result<(), Error> {
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "plain": plain,
         "router": router,
+        "provider_only": provider,
         "throughput_ratio": ratio,
         "goal_ratio": 0.8,
     });

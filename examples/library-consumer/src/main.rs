@@ -20,9 +20,12 @@ async fn main() -> anyhow::Result<()> {
     let schema = serde_json::json!({"type": "object", "required": ["answer"]});
     let items: Vec<RequestItem> = vec![
         ChatRequest::new("codex-agent/gpt-5", vec![Message::user("Say hello")]).into(),
-        RouterRequest::new(ChatRequest::new("codex-agent/gpt-5", vec![Message::user("JSON please")]))
-            .schema_first(schema)
-            .into(),
+        RouterRequest::new(ChatRequest::new(
+            "codex-agent/gpt-5",
+            vec![Message::user("JSON please")],
+        ))
+        .schema_first(schema)
+        .into(),
         RequestItem::from_json_line("{this line is not JSON"),
     ];
     let results = router.parallel(items, ParallelOptions::default()).await;
@@ -40,7 +43,13 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     anyhow::ensure!(results[0].is_ok(), "the plain request should succeed");
-    anyhow::ensure!(results[1].meta.error_type.as_str() == "invalid_json", "echo text is not JSON");
-    anyhow::ensure!(results[2].meta.error_type.as_str() == "provider_error", "bad line keeps its slot");
+    anyhow::ensure!(
+        results[1].meta.error_type.as_str() == "invalid_json",
+        "echo text is not JSON"
+    );
+    anyhow::ensure!(
+        results[2].meta.error_type.as_str() == "provider_error",
+        "bad line keeps its slot"
+    );
     Ok(())
 }

@@ -28,12 +28,29 @@ impl Provider for Shout {
         "shout"
     }
 
-    async fn chat(&self, request: ChatRequest, _ctx: &CallContext) -> Result<ChatResponse, ProviderError> {
-        Ok(ChatResponse::from_text("shout-1", request.model.clone(), answer(&request)))
+    async fn chat(
+        &self,
+        request: ChatRequest,
+        _ctx: &CallContext,
+    ) -> Result<ChatResponse, ProviderError> {
+        Ok(ChatResponse::from_text(
+            "shout-1",
+            request.model.clone(),
+            answer(&request),
+        ))
     }
 
-    async fn chat_stream(&self, request: ChatRequest, _ctx: &CallContext) -> Result<ChunkStream, ProviderError> {
-        let chunk = ChatChunk::delta("shout-1", request.model.clone(), Delta::text(answer(&request)), Some("stop".into()));
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+        _ctx: &CallContext,
+    ) -> Result<ChunkStream, ProviderError> {
+        let chunk = ChatChunk::delta(
+            "shout-1",
+            request.model.clone(),
+            Delta::text(answer(&request)),
+            Some("stop".into()),
+        );
         Ok(Box::pin(futures::stream::iter([Ok(chunk)])))
     }
 }

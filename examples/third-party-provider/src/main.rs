@@ -27,7 +27,10 @@ async fn main() -> anyhow::Result<()> {
         .await;
     let content = results.first().map(|r| r.content()).unwrap_or_default();
     eprintln!("shout answered: {content}");
-    anyhow::ensure!(content == "HELLO FROM A THIRD PARTY", "unexpected answer {content:?}");
+    anyhow::ensure!(
+        content == "HELLO FROM A THIRD PARTY",
+        "unexpected answer {content:?}"
+    );
     anyhow::ensure!(
         results[0].meta.provider.as_deref() == Some("shout"),
         "provider metadata names the third-party provider"

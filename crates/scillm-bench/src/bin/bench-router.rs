@@ -28,7 +28,12 @@ struct Args {
 fn parse() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let mode = it.next().unwrap_or_default();
-    let mut a = Args { mode, base: String::new(), n: 20_000, concurrency: 256 };
+    let mut a = Args {
+        mode,
+        base: String::new(),
+        n: 20_000,
+        concurrency: 256,
+    };
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_default();
         match k.as_str() {
@@ -46,7 +51,10 @@ fn router_for(base: &str, concurrency: usize) -> anyhow::Result<Router> {
     let config = ConfigLoader::new()
         .no_file()
         .env_from(Vec::<(String, String)>::new())
-        .set("model_list", json!([{"model_name": "bench-model", "provider": "openai", "api_base": base}]))
+        .set(
+            "model_list",
+            json!([{"model_name": "bench-model", "provider": "openai", "api_base": base}]),
+        )
         .set("router.concurrency", concurrency as u64)
         .set("codex_agent.max_retries", 0)
         .load()?;
@@ -54,7 +62,9 @@ fn router_for(base: &str, concurrency: usize) -> anyhow::Result<Router> {
 }
 
 async fn plain(a: &Args) -> anyhow::Result<(Duration, Vec<Duration>, usize)> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(a.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
     let url = format!("{}/v1/chat/completions", a.base);
     let started = Instant::now();
     let results: Vec<(Duration, bool)> = futures::stream::iter(0..a.n)
@@ -80,12 +90,19 @@ async fn plain(a: &Args) -> anyhow::Result<(Duration, Vec<Duration>, usize)> {
 
 async fn routed(a: &Args) -> anyhow::Result<(Duration, Vec<Duration>, usize)> {
     let router = router_for(&a.base, a.concurrency)?;
-    let items: Vec<RequestItem> = (0..a.n).map(|i| RequestItem::Raw(request_body(i))).collect();
+    let items: Vec<RequestItem> = (0..a.n)
+        .map(|i| RequestItem::Raw(request_body(i)))
+        .collect();
     let started = Instant::now();
-    let results = router.parallel(items, ParallelOptions::new().concurrency(a.concurrency)).await;
+    let results = router
+        .parallel(items, ParallelOptions::new().concurrency(a.concurrency))
+        .await;
     let wall = started.elapsed();
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let times = results.iter().map(|r| Duration::from_millis(r.meta.timing_ms)).collect();
+    let times = results
+        .iter()
+        .map(|r| Duration::from_millis(r.meta.timing_ms))
+        .collect();
     Ok((wall, times, ok))
 }
 
@@ -98,7 +115,10 @@ async fn main() -> anyhow::Result<()> {
         "plain" => plain(&a).await?,
         "router" => routed(&a).await?,
         "inflight" => {
-            let a = Args { concurrency: a.n, ..a.clone() };
+            let a = Args {
+                concurrency: a.n,
+                ..a.clone()
+            };
             routed(&a).await?
         }
         other => anyhow::bail!("unknown mode {other:?}: plain, router or inflight"),

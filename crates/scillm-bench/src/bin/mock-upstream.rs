@@ -19,7 +19,9 @@ fn main() -> anyhow::Result<()> {
             "--hold-ms" => hold = Duration::from_millis(args.next().unwrap_or_default().parse()?),
             "--port" => port = args.next().unwrap_or_default().parse()?,
             "--threads" => threads = args.next().unwrap_or_default().parse()?,
-            other => anyhow::bail!("unknown argument {other}: use --hold-ms N, --port P, --threads T"),
+            other => {
+                anyhow::bail!("unknown argument {other}: use --hold-ms N, --port P, --threads T")
+            }
         }
     }
     scillm_bench::raise_nofile();
