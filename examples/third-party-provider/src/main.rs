@@ -21,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
     let router = Router::new(Arc::new(config))?;
     let results = router
         .parallel(
-            vec![ChatRequest::new("loud", vec![Message::user("hello from a third party")]).into()],
+            vec![ChatRequest::new(
+                "loud",
+                vec![Message::user("hello from a third party")],
+            )],
             ParallelOptions::default(),
         )
         .await;
