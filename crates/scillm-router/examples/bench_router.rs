@@ -5,7 +5,7 @@
 //! calls the openai provider directly (no router) to tell router cost from provider cost.
 //!
 //! ```text
-//! cargo build --release -p scillm-testkit --bin mock-upstream
+//! cargo build --release -p scillm-bench --bin mock-upstream
 //! cargo run --release -p scillm-router --example bench_router -- [--requests 20000]
 //!     [--concurrency 256] [--base http://127.0.0.1:PORT | --mock-bin PATH]
 //! ```
@@ -209,6 +209,8 @@ fn child(a: &Args, phase: &str, base: &str) -> Result<Value, Error> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// Start the benchmark mock upstream (`scillm-bench`'s `mock-upstream`), which prints
+/// `listening http://127.0.0.1:PORT` on stderr once bound.
 fn start_mock(a: &Args) -> Result<(std::process::Child, String), Error> {
     let bin = match &a.mock_bin {
         Some(p) => p.into(),
@@ -220,14 +222,23 @@ fn start_mock(a: &Args) -> Result<(std::process::Child, String), Error> {
             .ok_or("cannot locate mock-upstream; pass --mock-bin")?,
     };
     let mut proc = Command::new(&bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e} (build it: cargo build --release -p scillm-testkit --bin mock-upstream)", bin.display()))?;
-    let stdout = proc.stdout.take().ok_or("mock-upstream has no stdout")?;
+        .map_err(|e| format!("cannot run {}: {e} (build it: cargo build --release -p scillm-bench --bin mock-upstream)", bin.display()))?;
+    let stderr = proc.stderr.take().ok_or("mock-upstream has no stderr")?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    Ok((proc, line.trim().to_string()))
+    BufReader::new(stderr).read_line(&mut line)?;
+    let base = line
+        .trim()
+        .trim_start_matches("listening")
+        .trim()
+        .to_string();
+    if !base.starts_with("http://") {
+        let _ = proc.kill();
+        return Err(format!("mock-upstream said {line:?}, not its address").into());
+    }
+    Ok((proc, base))
 }
 
 #[tokio::main]
@@ -255,7 +266,7 @@ async fn main() -> Result<(), Error> {
     let router = child(&a, "router", &base);
     let provider = child(&a, "provider", &base);
     if let Some(m) = mock.as_mut() {
-        drop(m.stdin.take());
+        let _ = m.kill();
         let _ = m.wait();
     }
     let (plain, router, provider) = (plain?, router?, provider?);

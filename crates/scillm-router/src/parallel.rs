@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use futures::Stream;
 use scillm_core::{ErrorKind, ProviderError};
+use tokio::sync::mpsc;
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -63,10 +64,40 @@ pub fn stream(
         reason,
         queued_at: Instant::now(),
     };
-    futures::stream::unfold(batch, |mut b| async move {
-        let next = b.next().await;
-        next.map(|item| (item, b))
+    // The batch is driven by a task of its own on the runtime (started on first poll),
+    // next to the items' tasks; results reach the caller through a channel. Dropping the
+    // stream aborts the driver, whose JoinSet then aborts the items still running.
+    enum State {
+        Start(Box<Batch>),
+        Running(mpsc::UnboundedReceiver<(usize, RouterResult)>, AbortHandle),
+    }
+    futures::stream::unfold(State::Start(Box::new(batch)), |state| async move {
+        let (mut rx, driver) = match state {
+            State::Running(rx, driver) => (rx, driver),
+            State::Start(mut batch) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let handle = tokio::spawn(async move {
+                    while let Some(item) = batch.next().await {
+                        if tx.send(item).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (rx, AbortHandle(handle.abort_handle()))
+            }
+        };
+        let item = rx.recv().await;
+        item.map(|item| (item, State::Running(rx, driver)))
     })
+}
+
+/// Aborts the driver task when the stream state holding it is dropped.
+struct AbortHandle(tokio::task::AbortHandle);
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Batch {

@@ -116,13 +116,23 @@ impl Router {
         I: Into<RequestItem>,
     {
         let n = items.len();
-        let mut slots: Vec<Option<RouterResult>> = (0..n).map(|_| None).collect();
-        let mut stream = Box::pin(self.parallel_stream(items, opts));
-        while let Some((index, result)) = stream.next().await {
-            if let Some(slot) = slots.get_mut(index) {
-                *slot = Some(result);
+        let stream = self.parallel_stream(items, opts);
+        // Collect on a runtime worker, next to the items' tasks: finishing items then wake
+        // a task on their own thread instead of the caller's.
+        let collector = AbortOnDrop(tokio::spawn(async move {
+            let mut slots: Vec<Option<RouterResult>> = (0..n).map(|_| None).collect();
+            let mut stream = std::pin::pin!(stream);
+            while let Some((index, result)) = stream.next().await {
+                if let Some(slot) = slots.get_mut(index) {
+                    *slot = Some(result);
+                }
             }
-        }
+            slots
+        }));
+        let slots = match collector.await {
+            Ok(slots) => slots,
+            Err(_) => (0..n).map(|_| None).collect(),
+        };
         slots
             .into_iter()
             .enumerate()
@@ -147,5 +157,26 @@ impl Router {
     {
         let items: Vec<RequestItem> = items.into_iter().map(Into::into).collect();
         parallel::stream(Arc::clone(&self.inner), items, opts)
+    }
+}
+
+/// Aborts the spawned task when the future awaiting it is dropped, so dropping
+/// [`Router::parallel`] stops the batch.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
