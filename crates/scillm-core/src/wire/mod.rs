@@ -4,11 +4,13 @@ mod error_body;
 mod message;
 mod request;
 mod response;
+mod validate;
 
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use message::{Content, ContentPart, FunctionCall, ImageUrl, Message, Role, ToolCall};
 pub use request::ChatRequest;
 pub use response::{unix_now, ChatChunk, ChatResponse, Choice, ChunkChoice, Delta, Usage};
+pub use validate::InvalidRequest;
 
 /// Serde helper telling an absent field (`None`) from an explicit `null` (`Some(None)`).
 pub(crate) mod double_option {

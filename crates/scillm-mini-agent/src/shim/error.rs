@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use scillm_core::wire::ErrorBody;
+use scillm_core::wire::{ErrorBody, InvalidRequest};
 use scillm_core::ProviderError;
 use serde::de::DeserializeOwned;
 
@@ -62,6 +62,14 @@ impl ApiError {
     }
 }
 
+impl From<InvalidRequest> for ApiError {
+    fn from(e: InvalidRequest) -> Self {
+        let mut err = Self::bad_request("invalid_request", e.message);
+        err.body.error.param = Some(Some(e.param.to_string()));
+        err
+    }
+}
+
 impl From<ProviderError> for ApiError {
     fn from(e: ProviderError) -> Self {
         let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -85,8 +93,36 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body; malformed JSON or a wrong shape is a 400, a body over the limit a 413, both
-/// with an OpenAI error body. The content type is not checked (some clients omit it).
+/// The 413 answer for a body over [`super::MAX_BODY_BYTES`].
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request_error",
+        "request_too_large",
+        format!(
+            "request body too large (limit: {} bytes)",
+            super::MAX_BODY_BYTES
+        ),
+    )
+}
+
+/// Give the body-limit layer's early 413 (sent on a `Content-Length` over the limit,
+/// before the body is read) an OpenAI body like every other answer.
+pub async fn openai_too_large(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return too_large().into_response();
+    }
+    resp
+}
+
+/// A JSON body; malformed JSON or a wrong shape is a 400, a body over the limit a 413, an
+/// explicit non-JSON `Content-Type` a 415, all with an OpenAI error body. A missing
+/// `Content-Type` is tolerated (some clients omit it); the body must still be JSON.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -94,14 +130,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(e) = content_type_error(&req) {
+            return Err(e);
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request_error",
-                    "request_too_large",
-                    "request body too large",
-                )
+                too_large()
             } else {
                 ApiError::bad_request(
                     "invalid_body",
@@ -118,4 +152,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ApiError::bad_request(code, format!("invalid request body: {e}"))
         })
     }
+}
+
+/// `application/json` and `*/*+json` pass, a missing type passes, anything else is a 415.
+fn content_type_error(req: &Request) -> Option<ApiError> {
+    let ct = req.headers().get(header::CONTENT_TYPE)?;
+    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return None;
+    }
+    Some(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_request_error",
+        "unsupported_media_type",
+        format!("Content-Type `{essence}` is not supported: send application/json"),
+    ))
 }

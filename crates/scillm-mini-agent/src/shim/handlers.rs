@@ -74,12 +74,7 @@ pub async fn chat_completions(
     State(state): State<Arc<ShimState>>,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    if req.messages.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "`messages` must not be empty",
-        ));
-    }
+    req.validate().map_err(ApiError::from)?;
     let id = format!("chatcmpl-mini-{}", uuid_like());
     let (text, details) = if state.echo {
         (

@@ -25,6 +25,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower_http::limit::RequestBodyLimitLayer;
 
 pub use error::{ApiError, ApiJson};
 pub use handlers::{inner_model, AgentRunBody, SHIM_MODEL_ID};
@@ -108,7 +109,11 @@ pub fn app(state: Arc<ShimState>) -> axum::Router {
         .merge(protected)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Refuses a Content-Length over the limit before reading, and cuts off a chunked
+        // body at the limit (the extractor then answers 413).
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::map_response(error::openai_too_large))
         .with_state(state)
 }
 

@@ -64,7 +64,8 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Parse a body: not JSON, not an object, or not a chat request → 400 saying why.
+/// Parse a body: not JSON, not an object, not a chat request, or one that fails
+/// [`ChatRequest::validate`] (e.g. no messages) → 400 saying why.
 pub fn parse(bytes: &[u8]) -> Result<ChatBody, ApiError> {
     let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(
@@ -84,6 +85,11 @@ pub fn parse(bytes: &[u8]) -> Result<ChatBody, ApiError> {
             format!("the request is not a valid chat completion request: {e}"),
         )
     })?;
+    request.validate().map_err(|e| {
+        let mut err = ApiError::bad_request("invalid_request", e.message);
+        err.body.error.param = Some(Some(e.param.to_string()));
+        err
+    })?;
     Ok(ChatBody { request, raw })
 }
 
@@ -100,6 +106,8 @@ mod tests {
             br#"{"model":1,"messages":[]}"#,
             br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
             br#"{"model":"m","messages":[{"role":"user","content":7}]}"#,
+            br#"{"model":"m","messages":[]}"#,
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":"json"}"#,
         ] {
             let e = parse(body).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{e:?}");
