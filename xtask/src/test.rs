@@ -24,6 +24,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 .env("RUSTDOCFLAGS", "-D warnings"),
         )?;
     }
+    // The examples are part of the contract: a library consumer and a third-party provider.
+    for example in ["library-consumer", "third-party-provider"] {
+        run_cmd(Command::new("cargo").args(["run", "--quiet", "-p", example]))?;
+    }
+    // Doc tests are not run by nextest. Both run before it so that its summary closes the run.
+    run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-features", "--doc"]))?;
     let ext = externals::install(&root())?;
     run_cmd(
         Command::new("cargo")
@@ -38,11 +44,5 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .env("SCILLM_TEST_CODEX", &ext.codex)
             .env("SCILLM_REQUIRE_EXTERNAL", "1"),
     )?;
-    // The examples are part of the contract: a library consumer and a third-party provider.
-    for example in ["library-consumer", "third-party-provider"] {
-        run_cmd(Command::new("cargo").args(["run", "--quiet", "-p", example]))?;
-    }
-    // Doc tests are not run by nextest.
-    run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-features", "--doc"]))?;
     Ok(())
 }
