@@ -60,6 +60,8 @@ impl Report {
         for (t, b) in &self.sections {
             out.push_str(&format!("\n## {t}\n\n{b}\n"));
         }
+        out.push('\n');
+        out.push_str(include_str!("bench_notes.md"));
         out
     }
 }
