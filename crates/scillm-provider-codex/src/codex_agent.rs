@@ -13,13 +13,14 @@ use async_trait::async_trait;
 use scillm_core::secrecy::SecretString;
 use scillm_core::wire::{ChatRequest, ChatResponse, Content};
 use scillm_core::{
-    ApiBase, CallContext, ChunkStream, Config, ErrorKind, Provider, ProviderError,
-    ProviderRegistration, ProviderSettings, SharedProvider,
+    ApiBase, CallContext, ChunkStream, Config, Provider, ProviderError, ProviderRegistration,
+    ProviderSettings, SharedProvider,
 };
 use serde_json::Value;
 
 use crate::client::{
-    build_headers, record_failed_before_sending, set_stream_mode, HttpChatClient, UpstreamCall,
+    build_headers, chat_url, record_failed_before_sending, set_stream_mode, HttpChatClient,
+    UpstreamCall,
 };
 
 /// The registered name.
@@ -87,11 +88,11 @@ impl CodexAgentProvider {
     ) -> Result<UpstreamCall, ProviderError> {
         let base = self.base_for(ctx).await?;
         let key = ctx.api_key.as_ref().or(self.api_key.as_ref());
-        Ok(UpstreamCall {
-            url: base.chat_completions_url(),
-            headers: build_headers(&ctx.headers, key, &[FORCE_LOCAL])?,
-            body: upstream_body(request, self.model.as_deref(), stream)?,
-        })
+        UpstreamCall::new(
+            chat_url(&base)?,
+            build_headers(&ctx.headers, key, &[FORCE_LOCAL])?,
+            &upstream_request(request, self.model.as_deref(), stream),
+        )
     }
 }
 
@@ -145,14 +146,14 @@ pub fn upstream_model(model: &str) -> &str {
         .unwrap_or(model)
 }
 
-/// The JSON body sent to codex for `request`: the request as given, with the model
+/// The request sent to codex for `request`: the request as given, with the model
 /// prefix stripped (or the deployment's `model`), [`DROPPED_PARAMS`] removed, and a
 /// string `reasoning_effort` also set as `reasoning.effort` when that is absent.
-pub fn upstream_body(
+pub fn upstream_request(
     mut request: ChatRequest,
     deployment_model: Option<&str>,
     stream: bool,
-) -> Result<Value, ProviderError> {
+) -> ChatRequest {
     let model = deployment_model.unwrap_or(&request.model);
     request.model = upstream_model(model).to_string();
     set_stream_mode(&mut request, stream);
@@ -171,12 +172,7 @@ pub fn upstream_body(
             Some(_) => {}
         }
     }
-    serde_json::to_value(&request).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::InvalidRequest,
-            format!("could not serialise the request: {e}"),
-        )
-    })
+    request
 }
 
 /// Make every choice's `null` (or absent) content an empty string.
@@ -217,7 +213,7 @@ mod tests {
             "reasoning_effort": "high", "stream": true, "stream_options": {"include_usage": true},
             "vendor_x": {"a": 1}
         }));
-        let body = upstream_body(r, None, false).unwrap();
+        let body = serde_json::to_value(upstream_request(r, None, false)).unwrap();
         assert_eq!(body["model"], "gpt-5");
         assert_eq!(body["temperature"], serde_json::json!(0.2));
         assert_eq!(body["reasoning_effort"], "high");
@@ -240,7 +236,8 @@ mod tests {
             "model": "alias", "messages": [],
             "reasoning_effort": "high", "reasoning": {"effort": "low", "summary": "auto"}
         }));
-        let body = upstream_body(r, Some("codex/gpt-5-mini"), true).unwrap();
+        let body =
+            serde_json::to_value(upstream_request(r, Some("codex/gpt-5-mini"), true)).unwrap();
         assert_eq!(
             body["reasoning"],
             serde_json::json!({"effort": "low", "summary": "auto"})

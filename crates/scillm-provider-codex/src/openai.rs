@@ -17,7 +17,8 @@ use scillm_core::{
 };
 
 use crate::client::{
-    build_headers, record_failed_before_sending, set_stream_mode, HttpChatClient, UpstreamCall,
+    build_headers, chat_url, record_failed_before_sending, set_stream_mode, HttpChatClient,
+    UpstreamCall,
 };
 
 /// The registered name.
@@ -46,6 +47,8 @@ fn build(settings: &ProviderSettings) -> Result<SharedProvider, ProviderError> {
 pub struct OpenAiProvider {
     client: HttpChatClient,
     api_base: ApiBase,
+    /// The chat-completions URL of `api_base`, parsed once.
+    url: reqwest::Url,
     api_key: Option<SecretString>,
     model: Option<String>,
 }
@@ -69,6 +72,7 @@ impl OpenAiProvider {
         });
         Ok(Self {
             client: HttpChatClient::new(NAME, &settings.config.codex_agent)?,
+            url: chat_url(&api_base)?,
             api_base,
             api_key,
             model: settings.model.clone(),
@@ -81,23 +85,16 @@ impl OpenAiProvider {
         ctx: &CallContext,
         stream: bool,
     ) -> Result<UpstreamCall, ProviderError> {
-        let base = ctx.api_base.as_ref().unwrap_or(&self.api_base);
+        let url = match &ctx.api_base {
+            Some(base) => chat_url(base)?,
+            None => self.url.clone(),
+        };
         let key = ctx.api_key.as_ref().or(self.api_key.as_ref());
         if let Some(m) = &self.model {
             request.model.clone_from(m);
         }
         set_stream_mode(&mut request, stream);
-        let body = serde_json::to_value(&request).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidRequest,
-                format!("could not serialise the request: {e}"),
-            )
-        })?;
-        Ok(UpstreamCall {
-            url: base.chat_completions_url(),
-            headers: build_headers(&ctx.headers, key, &[])?,
-            body,
-        })
+        UpstreamCall::new(url, build_headers(&ctx.headers, key, &[])?, &request)
     }
 }
 

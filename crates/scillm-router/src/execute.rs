@@ -74,7 +74,7 @@ pub async fn execute(
     expectation: Option<&JsonExpectation>,
     progress: &mut Progress,
 ) -> Outcome {
-    let first = call_with_failover(env, item, item.request.clone(), progress).await;
+    let first = call_with_failover(env, item, &item.request, progress).await;
     let first = check(first, expectation);
     let schema_first = item.response_mode == Some(ResponseMode::SchemaFirst);
     if !schema_first || !wants_retry(&first) {
@@ -84,7 +84,7 @@ pub async fn execute(
     let mut retry_request = item.request.clone();
     set_json_object_format(&mut retry_request);
     let second = check(
-        call_with_failover(env, item, retry_request, progress).await,
+        call_with_failover(env, item, &retry_request, progress).await,
         expectation,
     );
     // A failed retry does not hide the first answer's content.
@@ -118,7 +118,7 @@ fn check(response: Result<ChatResponse, ProviderError>, exp: Option<&JsonExpecta
 async fn call_with_failover(
     env: ExecEnv<'_>,
     item: &RouterRequest,
-    request: ChatRequest,
+    request: &ChatRequest,
     progress: &mut Progress,
 ) -> Result<ChatResponse, ProviderError> {
     let targets = env.resolver.resolve(item)?;

@@ -1,14 +1,18 @@
-//! Bounded parallel execution: at most `concurrency` items run at once as spawned tasks;
-//! results come out as they finish, exactly one per item, whatever happens.
+//! Bounded parallel execution: at most `concurrency` items run at once, polled in place
+//! by the batch (no task per item, so a finished item wakes no other thread); results
+//! come out as they finish, exactly one per item, whatever happens — a panic is caught
+//! in its item's slot.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use futures::Stream;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Stream, StreamExt};
 use scillm_core::{ErrorKind, ProviderError};
 use tokio::sync::mpsc;
-use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::options::ParallelOptions;
@@ -21,9 +25,7 @@ use crate::run::{run_item, RunSettings};
 struct Batch {
     inner: Arc<Inner>,
     pending: std::iter::Enumerate<std::vec::IntoIter<RequestItem>>,
-    running: JoinSet<(usize, RouterResult)>,
-    /// Which item each task runs (for a task that panicked or was aborted).
-    tasks: HashMap<Id, (usize, Option<String>)>,
+    running: FuturesUnordered<BoxFuture<'static, (usize, RouterResult)>>,
     /// Results ready to hand out (items cancelled before they started).
     ready: VecDeque<(usize, RouterResult)>,
     concurrency: usize,
@@ -33,9 +35,9 @@ struct Batch {
     queued_at: Instant,
 }
 
-/// Start a run of `items`; the stream yields `(index, result)` as items finish. Dropping
-/// the stream aborts what is still running.
-pub fn stream(
+/// A run of `items` polled by whoever polls the stream: `(index, result)` as items
+/// finish. Dropping the stream drops (cancels) what is still running.
+pub fn in_place(
     inner: Arc<Inner>,
     items: Vec<RequestItem>,
     opts: ParallelOptions,
@@ -56,22 +58,34 @@ pub fn stream(
         concurrency: opts.effective_concurrency(inner.config.router.concurrency),
         inner,
         pending: items.into_iter().enumerate(),
-        running: JoinSet::new(),
-        tasks: HashMap::new(),
+        running: FuturesUnordered::new(),
         ready: VecDeque::new(),
         fail_fast: opts.fail_fast,
         settings,
         reason,
         queued_at: Instant::now(),
     };
-    // The batch is driven by a task of its own on the runtime (started on first poll),
-    // next to the items' tasks; results reach the caller through a channel. Dropping the
-    // stream aborts the driver, whose JoinSet then aborts the items still running.
-    enum State {
-        Start(Box<Batch>),
+    futures::stream::unfold(Box::new(batch), |mut batch| async move {
+        let item = batch.next().await?;
+        Some((item, batch))
+    })
+}
+
+/// Start a run of `items` driven by a task of its own on the runtime (started on first
+/// poll), so items progress while the caller is busy with earlier results; results reach
+/// the caller through a channel. Dropping the stream aborts the driver, which drops the
+/// items still running.
+pub fn stream(
+    inner: Arc<Inner>,
+    items: Vec<RequestItem>,
+    opts: ParallelOptions,
+) -> impl Stream<Item = (usize, RouterResult)> + Send + 'static {
+    enum State<S> {
+        Start(S),
         Running(mpsc::UnboundedReceiver<(usize, RouterResult)>, AbortHandle),
     }
-    futures::stream::unfold(State::Start(Box::new(batch)), |state| async move {
+    let batch = Box::pin(in_place(inner, items, opts));
+    futures::stream::unfold(State::Start(batch), |state| async move {
         let (mut rx, driver) = match state {
             State::Running(rx, driver) => (rx, driver),
             State::Start(mut batch) => {
@@ -118,14 +132,7 @@ impl Batch {
                 };
                 self.spawn(index, item);
             }
-            let joined = self.running.join_next_with_id().await?;
-            let (index, result) = match joined {
-                Ok((id, done)) => {
-                    self.tasks.remove(&id);
-                    done
-                }
-                Err(e) => self.lost_task(e),
-            };
+            let (index, result) = self.running.next().await?;
             if self.fail_fast && !result.is_ok() && !self.settings.cancel.is_cancelled() {
                 let _ = self.reason.set(format!(
                     "cancelled by fail_fast: item {index} failed ({})",
@@ -142,8 +149,8 @@ impl Batch {
         let inner = Arc::clone(&self.inner);
         let settings = Arc::clone(&self.settings);
         let queued_at = self.queued_at;
-        let handle = self.running.spawn(async move {
-            let result = run_item(
+        let run = async move {
+            run_item(
                 &inner.config,
                 &inner.resolver,
                 index,
@@ -151,13 +158,24 @@ impl Batch {
                 queued_at,
                 &settings,
             )
-            .await;
-            if inner.config.router.debug_parallel && !result.is_ok() {
+            .await
+        };
+        let debug = self.inner.config.router.debug_parallel;
+        self.running.push(Box::pin(async move {
+            // `run_item` catches a provider's panic itself; this catches one anywhere
+            // else in the item, so the slot still gets its result.
+            let result = AssertUnwindSafe(run)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    let e = ProviderError::new(ErrorKind::Internal, "the item panicked");
+                    RouterResult::failed(index, hint.as_deref(), e)
+                });
+            if debug && !result.is_ok() {
                 log_failure(&result);
             }
             (index, result)
-        });
-        self.tasks.insert(handle.id(), (index, hint));
+        }));
     }
 
     /// Every item not started yet gets a `cancelled` result.
@@ -168,18 +186,6 @@ impl Batch {
             let r = RouterResult::failed(index, item.model_hint().as_deref(), err);
             self.ready.push_back((index, r));
         }
-    }
-
-    /// The result of a task that did not return (a panic outside the caught region, or
-    /// an abort).
-    fn lost_task(&mut self, e: JoinError) -> (usize, RouterResult) {
-        let (index, hint) = self.tasks.remove(&e.id()).unwrap_or((usize::MAX, None));
-        let err = if e.is_panic() {
-            ProviderError::new(ErrorKind::Internal, "the task running this item panicked")
-        } else {
-            ProviderError::new(ErrorKind::Cancelled, self.reason_text())
-        };
-        (index, RouterResult::failed(index, hint.as_deref(), err))
     }
 
     fn reason_text(&self) -> String {

@@ -116,9 +116,10 @@ impl Router {
         I: Into<RequestItem>,
     {
         let n = items.len();
-        let stream = self.parallel_stream(items, opts);
-        // Collect on a runtime worker, next to the items' tasks: finishing items then wake
-        // a task on their own thread instead of the caller's.
+        let items: Vec<RequestItem> = items.into_iter().map(Into::into).collect();
+        let stream = parallel::in_place(Arc::clone(&self.inner), items, opts);
+        // Run and collect on one runtime worker task: the items are polled in place there,
+        // so a finished request wakes that task and no other thread.
         let collector = AbortOnDrop(tokio::spawn(async move {
             let mut slots: Vec<Option<RouterResult>> = (0..n).map(|_| None).collect();
             let mut stream = std::pin::pin!(stream);

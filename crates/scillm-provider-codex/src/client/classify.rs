@@ -7,6 +7,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use scillm_core::retry::parse_retry_after;
 use scillm_core::wire::ChatResponse;
 use scillm_core::{ErrorKind, ProviderError};
+use serde_json::error::Category;
 
 /// A transport failure typed by cause: timeouts are [`ErrorKind::Timeout`], a body that
 /// cannot be decoded is [`ErrorKind::InvalidResponse`], everything else on the wire
@@ -57,21 +58,22 @@ pub fn status_error(status: u16, headers: &HeaderMap, body: &str) -> ProviderErr
 /// Parse a 2xx body as a chat completion. A body that is not JSON, or JSON of another
 /// shape, is an [`ErrorKind::InvalidResponse`] error carrying the status and an excerpt
 /// (and is retried).
-pub fn parse_completion(status: u16, body: &str) -> Result<ChatResponse, ProviderError> {
-    let invalid = |why: String| {
-        ProviderError::new(ErrorKind::InvalidResponse, why)
-            .with_status(status)
-            .with_body(body)
-    };
-    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
-        invalid(format!(
-            "upstream answered HTTP {status} with a body that is not JSON ({e})"
-        ))
-    })?;
-    serde_json::from_value(value).map_err(|e| {
-        invalid(format!(
-            "upstream answered HTTP {status} with JSON that is not a chat completion ({e})"
-        ))
+pub fn parse_completion(
+    status: u16,
+    body: impl AsRef<[u8]>,
+) -> Result<ChatResponse, ProviderError> {
+    let body = body.as_ref();
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            Category::Data => "JSON that is not a chat completion",
+            Category::Io | Category::Syntax | Category::Eof => "a body that is not JSON",
+        };
+        ProviderError::new(
+            ErrorKind::InvalidResponse,
+            format!("upstream answered HTTP {status} with {what} ({e})"),
+        )
+        .with_status(status)
+        .with_body(&String::from_utf8_lossy(body))
     })
 }
 

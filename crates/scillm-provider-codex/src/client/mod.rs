@@ -15,8 +15,9 @@ use bytes::Bytes;
 use scillm_core::config::CodexAgentConfig;
 use scillm_core::retry::run_with_retry;
 use scillm_core::wire::{ChatRequest, ChatResponse};
-use scillm_core::{CallContext, ChunkStream, ErrorKind, ProviderError, RetryPolicy, RetryStats};
-use serde_json::Value;
+use scillm_core::{
+    ApiBase, CallContext, ChunkStream, ErrorKind, ProviderError, RetryPolicy, RetryStats,
+};
 
 pub use classify::{parse_completion, reqwest_error, status_error};
 pub use headers::{build_headers, HOP_BY_HOP};
@@ -25,11 +26,38 @@ pub use headers::{build_headers, HOP_BY_HOP};
 #[derive(Clone)]
 pub struct UpstreamCall {
     /// The full URL (`{base}/v1/chat/completions`).
-    pub url: String,
+    pub url: reqwest::Url,
     /// The headers to send (already filtered; may hold a sensitive `Authorization`).
     pub headers: reqwest::header::HeaderMap,
-    /// The JSON body.
-    pub body: Value,
+    /// The serialised JSON body (shared by every attempt).
+    pub body: Bytes,
+}
+
+impl UpstreamCall {
+    /// A call to `url` with `headers`, its body `body` serialised once, here.
+    pub fn new(
+        url: reqwest::Url,
+        headers: reqwest::header::HeaderMap,
+        body: &impl serde::Serialize,
+    ) -> Result<Self, ProviderError> {
+        let body = serde_json::to_vec(body).map(Bytes::from).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::InvalidRequest,
+                format!("could not serialise the request: {e}"),
+            )
+        })?;
+        Ok(Self { url, headers, body })
+    }
+}
+
+/// The parsed `{base}/v1/chat/completions` URL of `base`.
+pub fn chat_url(base: &ApiBase) -> Result<reqwest::Url, ProviderError> {
+    reqwest::Url::parse(&base.chat_completions_url()).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::InvalidRequest,
+            format!("the api_base does not give a valid chat-completions URL: {e}"),
+        )
+    })
 }
 
 impl std::fmt::Debug for UpstreamCall {
@@ -100,20 +128,18 @@ impl HttpChatClient {
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        let body = serialize(&call.body)?;
         run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
-            let body = body.clone();
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
                 with_budget(budget, async {
-                    let resp = self.send(call, body).await?;
+                    let resp = self.send(call).await?;
                     let status = resp.status().as_u16();
                     if !(200..300).contains(&status) {
                         return Err(error_answer(resp).await);
                     }
-                    let text = resp.text().await.map_err(|e| reqwest_error(&e))?;
-                    parse_completion(status, &text).map(|r| (r, Some(status)))
+                    let body = resp.bytes().await.map_err(|e| reqwest_error(&e))?;
+                    parse_completion(status, &body).map(|r| (r, Some(status)))
                 })
                 .await
             }
@@ -131,14 +157,12 @@ impl HttpChatClient {
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        let body = serialize(&call.body)?;
         let resp = run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
-            let body = body.clone();
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
                 with_budget(budget, async {
-                    let resp = self.send(call, body).await?;
+                    let resp = self.send(call).await?;
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
                         return Ok((resp, Some(status)));
@@ -155,23 +179,19 @@ impl HttpChatClient {
         // An upstream that ignored `stream: true` answered with one JSON completion.
         let status = resp.status().as_u16();
         let budget = self.attempt_budget(deadline)?;
-        let text = with_budget(budget, async {
-            resp.text().await.map_err(|e| reqwest_error(&e))
+        let body = with_budget(budget, async {
+            resp.bytes().await.map_err(|e| reqwest_error(&e))
         })
         .await?;
-        let completion = parse_completion(status, &text)?;
+        let completion = parse_completion(status, &body)?;
         Ok(sse::completion_as_stream(completion))
     }
 
-    async fn send(
-        &self,
-        call: &UpstreamCall,
-        body: Bytes,
-    ) -> Result<reqwest::Response, ProviderError> {
+    async fn send(&self, call: &UpstreamCall) -> Result<reqwest::Response, ProviderError> {
         self.http
-            .post(&call.url)
+            .post(call.url.clone())
             .headers(call.headers.clone())
-            .body(body)
+            .body(call.body.clone())
             .send()
             .await
             .map_err(|e| reqwest_error(&e))
@@ -250,15 +270,6 @@ where
             ))
         }),
     }
-}
-
-fn serialize(body: &Value) -> Result<Bytes, ProviderError> {
-    serde_json::to_vec(body).map(Bytes::from).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::InvalidRequest,
-            format!("could not serialise the request: {e}"),
-        )
-    })
 }
 
 fn non_zero(d: Duration) -> Option<Duration> {

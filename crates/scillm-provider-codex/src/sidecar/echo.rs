@@ -1,6 +1,7 @@
 //! Echo mode (`CODEX_SIDECAR_ECHO=1` / `CODEX_ECHO_MODE=1`): a fixed reply, the request
 //! model echoed, no credentials and no CLI needed; streamed too when asked.
 
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Role, Usage};
@@ -28,5 +29,10 @@ pub fn respond(req: &ChatRequest, reply: &str) -> Response {
     }
     let mut resp = ChatResponse::from_text(id, &req.model, reply);
     resp.usage = Some(Usage::default());
-    Json(resp).into_response()
+    // Serialised into one buffer sized for a typical answer (no regrowth on the way).
+    let mut body = Vec::with_capacity(320 + reply.len() + req.model.len());
+    match serde_json::to_writer(&mut body, &resp) {
+        Ok(()) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => Json(resp).into_response(),
+    }
 }

@@ -6,17 +6,17 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use scillm_core::wire::ChatRequest;
-use serde_json::Value;
+use serde_json::error::Category;
 
 use super::error::ApiError;
 
-/// A parsed chat completion request with the JSON it came from.
+/// A parsed chat completion request with the bytes it came from.
 #[derive(Debug, Clone)]
 pub struct ChatBody {
     /// The typed request.
     pub request: ChatRequest,
     /// The body as sent (forward mode passes it on unchanged).
-    pub raw: Value,
+    pub raw: Bytes,
 }
 
 impl<S: Send + Sync> FromRequest<S> for ChatBody {
@@ -34,7 +34,7 @@ impl<S: Send + Sync> FromRequest<S> for ChatBody {
                 )
             }
         })?;
-        parse(&bytes)
+        parse(bytes)
     }
 }
 
@@ -64,33 +64,39 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Parse a body: not JSON, not an object, not a chat request, or one that fails
-/// [`ChatRequest::validate`] (e.g. no messages) → 400 saying why.
-pub fn parse(bytes: &[u8]) -> Result<ChatBody, ApiError> {
-    let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(
+/// Parse a body in one pass: not JSON, not an object, not a chat request, or one that
+/// fails [`ChatRequest::validate`] (e.g. no messages) → 400 saying why.
+pub fn parse(bytes: Bytes) -> Result<ChatBody, ApiError> {
+    let request: ChatRequest = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        Category::Io | Category::Syntax | Category::Eof => ApiError::bad_request(
             "invalid_json",
             format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
-    if !raw.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "the request body must be a JSON object",
-        ));
-    }
-    let request: ChatRequest = serde_json::from_value(raw.clone()).map_err(|e| {
-        ApiError::bad_request(
+        ),
+        Category::Data if !starts_object(&bytes) => {
+            ApiError::bad_request("invalid_request", "the request body must be a JSON object")
+        }
+        Category::Data => ApiError::bad_request(
             "invalid_request",
             format!("the request is not a valid chat completion request: {e}"),
-        )
+        ),
     })?;
     request.validate().map_err(|e| {
         let mut err = ApiError::bad_request("invalid_request", e.message);
         err.body.error.param = Some(Some(e.param.to_string()));
         err
     })?;
-    Ok(ChatBody { request, raw })
+    Ok(ChatBody {
+        request,
+        raw: bytes,
+    })
+}
+
+/// Whether the JSON text opens an object.
+fn starts_object(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{')
 }
 
 #[cfg(test)]
@@ -109,11 +115,18 @@ mod tests {
             br#"{"model":"m","messages":[]}"#,
             br#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":"json"}"#,
         ] {
-            let e = parse(body).unwrap_err();
+            let e = parse(Bytes::from_static(body)).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{e:?}");
             assert_eq!(e.body.error.kind, "invalid_request_error");
         }
-        let ok = parse(br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"x_vendor":1}"#).unwrap();
-        assert_eq!(ok.raw["x_vendor"], 1);
+        let ok = parse(Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"x_vendor":1}"#)).unwrap();
+        assert_eq!(ok.request.extra["x_vendor"], 1);
+        let e = parse(Bytes::from_static(b"[1,2]")).unwrap_err();
+        assert!(
+            e.body.error.message.contains("must be a JSON object"),
+            "{e:?}"
+        );
+        let e = parse(Bytes::from_static(b"{\"model\": ")).unwrap_err();
+        assert!(e.body.error.message.contains("not valid JSON"), "{e:?}");
     }
 }

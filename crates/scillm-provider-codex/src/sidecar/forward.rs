@@ -2,14 +2,13 @@
 //! `{forward_base}/v1/chat/completions` unless it is forced local (`X-Codex-Force-Local`
 //! or a `codex-agent/` model). Status, body and streams are passed back as they come.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::TryStreamExt;
 use scillm_core::wire::ChatRequest;
 use scillm_core::ApiBase;
 use secrecy::ExposeSecret;
-use serde_json::Value;
 
 use super::error::ApiError;
 use super::state::Sidecar;
@@ -29,7 +28,7 @@ pub fn target(sidecar: &Sidecar, headers: &HeaderMap, req: &ChatRequest) -> Opti
 }
 
 /// Proxy `body` to `base`.
-pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Value) -> Response {
+pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Bytes) -> Response {
     let mut rb = sidecar
         .inner
         .http
@@ -39,7 +38,8 @@ pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Value) -> Respons
             scillm_core::config::secs(sidecar.config().sidecar.abs_timeout_s)
                 .max(std::time::Duration::from_secs(1)),
         )
-        .json(body);
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.clone());
     if let Some(token) = &sidecar.config().sidecar.forward_token {
         rb = rb.bearer_auth(token.expose_secret());
     }

@@ -17,7 +17,8 @@ use super::state::Sidecar;
 /// The sidecar's routes over `sidecar`'s state, ready for `axum::serve` or an in-process test.
 pub fn router(sidecar: Sidecar) -> Router {
     let max_body = sidecar.config().sidecar.max_body_bytes.max(1);
-    Router::new()
+    let keyed = sidecar.config().sidecar.api_key.is_some();
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat))
@@ -26,9 +27,14 @@ pub fn router(sidecar: Sidecar) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(map_response(openai_errors))
-        .layer(from_fn_with_state(sidecar.clone(), require_key))
-        .with_state(sidecar)
+        .layer(map_response(openai_errors));
+    // Without a key there is nothing to check: no per-request auth layer at all.
+    let routes = if keyed {
+        routes.layer(from_fn_with_state(sidecar.clone(), require_key))
+    } else {
+        routes
+    };
+    routes.with_state(sidecar)
 }
 
 /// Give error answers made by layers (413 from the body limit, …) an OpenAI body.
