@@ -89,7 +89,7 @@ pub async fn stream(
     request: RouterRequest,
     on_text: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
-    let mut chunks = router.chat_stream(request.request).await?;
+    let mut chunks = router.chat_stream(request).await?;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         for choice in &chunk.choices {

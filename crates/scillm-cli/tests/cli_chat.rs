@@ -83,3 +83,38 @@ fn an_image_goes_as_a_part_and_schema_first_reports_invalid_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported image type"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_chat_goes_to_the_provider_and_base_given() {
+    let mock = scillm_testkit::chat_mock::ChatMock::builder()
+        .content("from the mock upstream")
+        .start()
+        .await
+        .unwrap();
+    let base = mock.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        chat(&[
+            "Say hello",
+            "--stream",
+            "--provider",
+            "openai",
+            "--api-base",
+            &base,
+            "--model",
+            "mock-model",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Not the embedded echo sidecar's "shim ok": the stream came from the base given.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "from the mock upstream"
+    );
+    assert_eq!(mock.request_count(), 1);
+}

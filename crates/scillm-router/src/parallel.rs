@@ -149,33 +149,24 @@ impl Batch {
         let inner = Arc::clone(&self.inner);
         let settings = Arc::clone(&self.settings);
         let queued_at = self.queued_at;
-        let run = async move {
-            run_item(
-                &inner.config,
-                &inner.resolver,
-                index,
-                item,
-                queued_at,
-                &settings,
-            )
-            .await
-        };
         let debug = self.inner.config.router.debug_parallel;
-        self.running.push(Box::pin(async move {
-            // `run_item` catches a provider's panic itself; this catches one anywhere
-            // else in the item, so the slot still gets its result.
-            let result = AssertUnwindSafe(run)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
+        // Built as one expression (no future bound to a local and then moved), so the
+        // boxed state of an in-flight item stays small.
+        let fut = AssertUnwindSafe(run_owned(inner, settings, index, item, queued_at))
+            .catch_unwind()
+            .map(move |caught| {
+                // `run_item` catches a provider's panic itself; this catches one anywhere
+                // else in the item, so the slot still gets its result.
+                let result = caught.unwrap_or_else(|_| {
                     let e = ProviderError::new(ErrorKind::Internal, "the item panicked");
                     RouterResult::failed(index, hint.as_deref(), e)
                 });
-            if debug && !result.is_ok() {
-                log_failure(&result);
-            }
-            (index, result)
-        }));
+                if debug && !result.is_ok() {
+                    log_failure(&result);
+                }
+                (index, result)
+            });
+        self.running.push(Box::pin(fut));
     }
 
     /// Every item not started yet gets a `cancelled` result.
@@ -194,6 +185,25 @@ impl Batch {
             .cloned()
             .unwrap_or_else(|| "cancelled by the caller".to_string())
     }
+}
+
+/// [`run_item`] owning what it borrows, for a `'static` item future.
+async fn run_owned(
+    inner: Arc<Inner>,
+    settings: Arc<RunSettings>,
+    index: usize,
+    item: RequestItem,
+    queued_at: Instant,
+) -> RouterResult {
+    run_item(
+        &inner.config,
+        &inner.resolver,
+        index,
+        item,
+        queued_at,
+        &settings,
+    )
+    .await
 }
 
 fn log_failure(r: &RouterResult) {

@@ -96,23 +96,17 @@ pub async fn run_item(
         deadline: timeout.map(|t| started + t),
     };
     let mut progress = Progress::default();
-    let outcome = {
-        let call = AssertUnwindSafe(execute(env, &item, expectation.as_ref(), &mut progress))
-            .catch_unwind();
-        let limit = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            () = settings.cancel.cancelled() => failed(ErrorKind::Cancelled, settings.cancel_message()),
-            r = call => r.unwrap_or_else(|panic| failed(ErrorKind::Internal, format!(
-                "the provider panicked: {}", panic_message(&panic)))),
-            () = limit => failed(ErrorKind::Timeout, format!(
-                "the request timed out after {:.3} s", timeout.unwrap_or_default().as_secs_f64())),
+    // The futures are built inside `select!` (not bound to locals first) so the item's
+    // state machine does not reserve room for both the local and the moved copy.
+    let outcome = tokio::select! {
+        biased;
+        () = settings.cancel.cancelled() => failed(ErrorKind::Cancelled, settings.cancel_message()),
+        r = AssertUnwindSafe(execute(env, &item, expectation.as_ref(), &mut progress)).catch_unwind() => {
+            r.unwrap_or_else(|panic| failed(ErrorKind::Internal, format!(
+                "the provider panicked: {}", panic_message(&panic))))
         }
+        () = sleep_or_never(timeout) => failed(ErrorKind::Timeout, format!(
+            "the request timed out after {:.3} s", timeout.unwrap_or_default().as_secs_f64())),
     };
     let elapsed = started.elapsed();
     let mut meta = RouterMeta::new(index);
@@ -167,6 +161,14 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 elapsed: Duration::ZERO,
             }
         }
+    }
+}
+
+/// Sleep for `limit`, or forever without one.
+async fn sleep_or_never(limit: Option<Duration>) {
+    match limit {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,8 +3,11 @@
 //! - `bench-router plain  --base URL --n N --concurrency C`: a plain reqwest loop.
 //! - `bench-router router --base URL --n N --concurrency C`: the same requests through
 //!   `Router::parallel` (a `model_list` deployment with the `openai` provider).
-//! - `bench-router inflight --base URL --n N`: N requests in flight at once against an
-//!   upstream that holds each answer; reports peak RSS per in-flight request.
+//! - `bench-router inflight --base URL --n N`: N requests in flight at once through the
+//!   router against an upstream that holds each answer; reports peak RSS per in-flight
+//!   request.
+//! - `bench-router inflight-plain --base URL --n N`: the same with the plain reqwest loop,
+//!   the floor the HTTP client itself sets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,17 +114,19 @@ async fn main() -> anyhow::Result<()> {
     raise_nofile();
     let a = parse()?;
     let base_rss = rss_kib();
+    let a = match a.mode.as_str() {
+        "inflight" | "inflight-plain" => Args {
+            concurrency: a.n,
+            ..a
+        },
+        _ => a,
+    };
     let (wall, mut times, ok) = match a.mode.as_str() {
-        "plain" => plain(&a).await?,
-        "router" => routed(&a).await?,
-        "inflight" => {
-            let a = Args {
-                concurrency: a.n,
-                ..a.clone()
-            };
-            routed(&a).await?
+        "plain" | "inflight-plain" => plain(&a).await?,
+        "router" | "inflight" => routed(&a).await?,
+        other => {
+            anyhow::bail!("unknown mode {other:?}: plain, router, inflight or inflight-plain")
         }
-        other => anyhow::bail!("unknown mode {other:?}: plain, router or inflight"),
     };
     let peak = peak_rss_kib();
     let out = json!({
