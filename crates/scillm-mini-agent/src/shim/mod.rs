@@ -187,10 +187,14 @@ where
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, echo = state.echo, sandbox = ?state.sandbox.protections(), "mini-agent listening");
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ShimError::Serve)
+    scillm_serve::serve(
+        listener,
+        app(state),
+        scillm_serve::ServeOptions::default(),
+        shutdown,
+    )
+    .await
+    .map_err(ShimError::Serve)
 }
 
 /// A shim running in the background (for the CLI and tests).

@@ -14,7 +14,7 @@ use super::extract::too_large;
 use super::handlers::{chat, healthz, method_not_allowed, models, not_found};
 use super::state::Sidecar;
 
-/// The sidecar's routes over `sidecar`'s state, ready for `axum::serve` or an in-process test.
+/// The sidecar's routes over `sidecar`'s state, ready for `scillm_serve::serve` or an in-process test.
 pub fn router(sidecar: Sidecar) -> Router {
     let max_body = sidecar.config().sidecar.max_body_bytes.max(1);
     let keyed = sidecar.config().sidecar.api_key.is_some();

@@ -112,10 +112,14 @@ impl Sidecar {
                 token.cancel();
             });
         };
-        let result = axum::serve(listener, router(self.clone()))
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(SidecarError::Serve);
+        let result = scillm_serve::serve(
+            listener,
+            router(self.clone()),
+            scillm_serve::ServeOptions::default(),
+            stop,
+        )
+        .await
+        .map_err(SidecarError::Serve);
         self.kill_children();
         result
     }
