@@ -364,7 +364,7 @@ fn load(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     report.add(
         "Echo sidecar under load",
         format!(
-            "Method: `scillm sidecar --echo` (release) on loopback; `oha` (from crates.io, installed by the bench) as the load generator on the same 2 cores; a 2 s warm-up, then 10 s closed-loop at 64 connections, then 10 s at a fixed 5,000 requests/s. For reference, in the same run: the same closed loop against a bare axum server answering a constant body (`mock-upstream --threads 2`): a practical ceiling for an HTTP server on this machine under this load generator.\n\n| run | req/s | p50 ms | p90 ms | p99 ms | success % |\n|---|---|---|---|---|---|\n{}\n{}\n{}\n\nGoals: ≥ 30,000 req/s at 64 connections with p99 < 5 ms. Sidecar / bare-server throughput ratio: **{:.2}**.\n",
+            "Method: `scillm sidecar --echo` (release) on loopback; `oha` (from crates.io, installed by the bench) as the load generator on the same 2 cores; a 2 s warm-up, then 10 s closed-loop at 64 connections, then 10 s at a fixed 5,000 requests/s. For reference, in the same run: the same closed loop against a bare axum server (`axum::serve`, `mock-upstream --threads 2`) answering a constant body: a practical ceiling for an HTTP server on this machine under this load generator.\n\n| run | req/s | p50 ms | p90 ms | p99 ms | success % |\n|---|---|---|---|---|---|\n{}\n{}\n{}\n\nGoals: ≥ 30,000 req/s at 64 connections with p99 < 5 ms. Sidecar / bare-server throughput ratio: **{:.2}**.\n",
             row("sidecar, 64 connections, closed loop", &closed),
             row("bare axum reference, 64 connections, closed loop", &reference),
             row("sidecar, fixed 5,000 req/s", &fixed),

@@ -149,3 +149,28 @@ fn malformed_documents_are_rejected_with_a_reason() {
         assert!(err.contains(hint), "{doc}: {err}");
     }
 }
+
+#[test]
+fn numbers_pass_through_digit_for_digit() {
+    // Sampling parameters and vendor extras are forwarded: a float must come back as the
+    // same decimal, not one a rounding step away (serde_json's `float_roundtrip`).
+    let text = r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0.30000000000000004,"top_p":0.1,"seed":18446744073709551615,"x_vendor":{"a":2.2250738585072014e-308,"b":5e-324,"c":1.7976931348623157e308,"d":9007199254740993,"e":-0.0,"f":1.0000000000000002,"g":123456.78901234567,"h":1.0715660391465826e-75}}"#;
+    let parsed: ChatRequest = serde_json::from_str(text).unwrap();
+    let back = serde_json::to_string(&parsed).unwrap();
+    let reparsed: serde_json::Value = serde_json::from_str(&back).unwrap();
+    let original: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(reparsed, original, "{back}");
+    for literal in [
+        "0.30000000000000004",
+        "2.2250738585072014e-308",
+        "5e-324",
+        "9007199254740993",
+        "18446744073709551615",
+        "1.0000000000000002",
+        "123456.78901234567",
+        // Parsed one step off without `float_roundtrip`.
+        "1.0715660391465826e-75",
+    ] {
+        assert!(back.contains(literal), "{literal} changed in {back}");
+    }
+}
