@@ -9,6 +9,7 @@ use scillm_core::wire::ChatRequest;
 use serde_json::error::Category;
 
 use super::error::ApiError;
+use super::forward::FORCE_LOCAL_HEADER;
 
 /// A parsed chat completion request with the bytes it came from.
 #[derive(Debug, Clone)]
@@ -17,6 +18,9 @@ pub struct ChatBody {
     pub request: ChatRequest,
     /// The body as sent (forward mode passes it on unchanged).
     pub raw: Bytes,
+    /// Whether the caller sent `X-Codex-Force-Local` with a true value (read here so the
+    /// handler needs no copy of the headers).
+    pub force_local: bool,
 }
 
 impl<S: Send + Sync> FromRequest<S> for ChatBody {
@@ -24,6 +28,7 @@ impl<S: Send + Sync> FromRequest<S> for ChatBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         check_content_type(&req)?;
+        let force_local = forced_local(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 too_large()
@@ -34,7 +39,9 @@ impl<S: Send + Sync> FromRequest<S> for ChatBody {
                 )
             }
         })?;
-        parse(bytes)
+        let mut body = parse(bytes)?;
+        body.force_local = force_local;
+        Ok(body)
     }
 }
 
@@ -52,9 +59,13 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
     let Some(ct) = req.headers().get(CONTENT_TYPE) else {
         return Ok(());
     };
-    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    let ct = ct.to_str().unwrap_or_default();
     let essence = ct.split(';').next().unwrap_or_default().trim();
-    if essence == "application/json" || essence.ends_with("+json") {
+    let json = essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .get(essence.len().saturating_sub(5)..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case("+json"));
+    if json {
         Ok(())
     } else {
         Err(ApiError::for_status(
@@ -62,6 +73,19 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
             format!("Content-Type `{essence}` is not supported: send application/json"),
         ))
     }
+}
+
+/// Whether `X-Codex-Force-Local` is set to a true value (`1`, `true`, `yes`).
+fn forced_local(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(FORCE_LOCAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .is_some_and(|v| {
+            ["1", "true", "yes"]
+                .iter()
+                .any(|t| v.eq_ignore_ascii_case(t))
+        })
 }
 
 /// Parse a body in one pass: not JSON, not an object, not a chat request, or one that
@@ -88,6 +112,7 @@ pub fn parse(bytes: Bytes) -> Result<ChatBody, ApiError> {
     Ok(ChatBody {
         request,
         raw: bytes,
+        force_local: false,
     })
 }
 
@@ -128,5 +153,22 @@ mod tests {
         );
         let e = parse(Bytes::from_static(b"{\"model\": ")).unwrap_err();
         assert!(e.body.error.message.contains("not valid JSON"), "{e:?}");
+    }
+
+    #[test]
+    fn force_local_takes_true_values_only() {
+        for (value, forced) in [
+            ("1", true),
+            ("true", true),
+            (" YES ", true),
+            ("0", false),
+            ("no", false),
+            ("", false),
+        ] {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(FORCE_LOCAL_HEADER, value.parse().unwrap());
+            assert_eq!(forced_local(&h), forced, "{value:?}");
+        }
+        assert!(!forced_local(&axum::http::HeaderMap::new()));
     }
 }

@@ -3,7 +3,7 @@
 //! or a `codex-agent/` model). Status, body and streams are passed back as they come.
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::TryStreamExt;
 use scillm_core::wire::ChatRequest;
@@ -16,15 +16,11 @@ use super::state::Sidecar;
 /// The header that keeps a request on this sidecar's own CLI.
 pub const FORCE_LOCAL_HEADER: &str = "x-codex-force-local";
 
-/// The forward base, when forward mode applies to this request.
-pub fn target(sidecar: &Sidecar, headers: &HeaderMap, req: &ChatRequest) -> Option<ApiBase> {
+/// The forward base, when forward mode applies to this request: configured, and the
+/// request not forced local (`X-Codex-Force-Local`, or a `codex-agent/` model).
+pub fn target(sidecar: &Sidecar, force_local: bool, req: &ChatRequest) -> Option<ApiBase> {
     let base = sidecar.config().sidecar.forward_base.clone()?;
-    let forced = headers
-        .get(FORCE_LOCAL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-        .unwrap_or(false);
-    (!forced && !req.model.starts_with("codex-agent/")).then_some(base)
+    (!force_local && !req.model.starts_with("codex-agent/")).then_some(base)
 }
 
 /// Proxy `body` to `base`.

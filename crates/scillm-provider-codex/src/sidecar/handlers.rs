@@ -2,7 +2,7 @@
 //! credentials preflight → Codex CLI), and OpenAI-style 404/405 answers.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -48,13 +48,13 @@ pub async fn models(State(sidecar): State<Sidecar>) -> Json<Value> {
 }
 
 /// `POST /v1/chat/completions` and `POST /chat/completions`.
-pub async fn chat(State(sidecar): State<Sidecar>, headers: HeaderMap, body: ChatBody) -> Response {
+pub async fn chat(State(sidecar): State<Sidecar>, body: ChatBody) -> Response {
     let sc = &sidecar.config().sidecar;
     let req = &body.request;
     if sc.echo {
         return echo::respond(req, &sc.echo_reply);
     }
-    if let Some(base) = forward::target(&sidecar, &headers, req) {
+    if let Some(base) = forward::target(&sidecar, body.force_local, req) {
         return forward::forward(&sidecar, &base, &body.raw).await;
     }
     let answer = if req.is_stream() {
