@@ -157,9 +157,10 @@ fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
         "256",
     ];
     let mut rows = Vec::new();
-    let (mut plain, mut routed) = (Vec::new(), Vec::new());
-    for round in 0..3 {
-        for mode in ["plain", "router"] {
+    let (mut plain, mut routed, mut paired) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..5 {
+        let mut pair = [0.0f64; 2];
+        for (slot, mode) in ["plain", "router"].into_iter().enumerate() {
             let mut a = vec![mode];
             a.extend(args);
             let v = bench_router(bin, &a)?;
@@ -171,19 +172,24 @@ fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
                 f(&v, "peak_rss_kib") / 1024.0,
                 v["ok"]
             ));
-            if mode == "plain" {
-                plain.push(f(&v, "throughput_rps"))
-            } else {
-                routed.push(f(&v, "throughput_rps"))
-            }
+            pair[slot] = f(&v, "throughput_rps");
         }
+        plain.push(pair[0]);
+        routed.push(pair[1]);
+        paired.push(pair[1] / pair[0].max(1.0));
     }
+    let ratios = paired
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let (p, r) = (median(plain), median(routed));
     report.add(
         "Router versus the plain reqwest client",
         format!(
-            "Method: 20,000 chat requests at concurrency 256 against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread). `plain` is a reqwest loop (`buffer_unordered(256)`, JSON parsed); `router` is `Router::parallel` with a `model_list` deployment on the `openai` provider (retries off, metadata on). The two alternate, three rounds each; per-request times are client-side for `plain` and `timing_ms` for `router`.\n\n| round | client | req/s | p50 ms | p99 ms | peak RSS MiB | ok |\n|---|---|---|---|---|---|---|\n{}\n\nMedian throughput: plain {p:.0} req/s, router {r:.0} req/s, **ratio {:.2}** (goal ≥ 0.80).\n",
+            "Method: 20,000 chat requests at concurrency 256 against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread). `plain` is a reqwest loop (`buffer_unordered(256)`, JSON parsed); `router` is `Router::parallel` with a `model_list` deployment on the `openai` provider (retries off, metadata on). Five rounds; in each, plain then router run back to back so the pair shares the machine's load of that moment. Per-request times are client-side for `plain` and `timing_ms` for `router`.\n\n| round | client | req/s | p50 ms | p99 ms | peak RSS MiB | ok |\n|---|---|---|---|---|---|---|\n{}\n\nRouter/plain per round: {ratios}; **median {:.2}** (goal ≥ 0.80). Ratio of the median throughputs (plain {p:.0} req/s, router {r:.0} req/s): {:.2}.\n",
             rows.join("\n"),
+            median(paired),
             r / p.max(1.0)
         ),
     );
