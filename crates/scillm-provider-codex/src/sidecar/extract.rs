@@ -3,13 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::StatusCode;
 use scillm_core::wire::ChatRequest;
 use serde_json::error::Category;
 
 use super::error::ApiError;
 use super::forward::FORCE_LOCAL_HEADER;
+use super::state::Sidecar;
 
 /// A parsed chat completion request with the bytes it came from.
 #[derive(Debug, Clone)]
@@ -23,11 +24,22 @@ pub struct ChatBody {
     pub force_local: bool,
 }
 
-impl<S: Send + Sync> FromRequest<S> for ChatBody {
+impl FromRequest<Sidecar> for ChatBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &Sidecar) -> Result<Self, Self::Rejection> {
         check_content_type(&req)?;
+        // A declared length over the limit is refused before any of the body is read; a
+        // body without one is cut off by the `DefaultBodyLimit` of the routes.
+        let limit = state.config().sidecar.max_body_bytes.max(1);
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
         let force_local = forced_local(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -1,16 +1,11 @@
 //! The axum router: routes, OpenAI-style fallbacks, the body limit and inbound auth.
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode};
-use axum::middleware::{from_fn_with_state, map_response};
-use axum::response::{IntoResponse, Response};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use super::auth::require_key;
-use super::error::ApiError;
-use super::extract::too_large;
 use super::handlers::{chat, healthz, method_not_allowed, models, not_found};
 use super::state::Sidecar;
 
@@ -25,9 +20,10 @@ pub fn router(sidecar: Sidecar) -> Router {
         .route("/chat/completions", post(chat))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(max_body))
-        .layer(map_response(openai_errors));
+        // The chat extractor refuses a declared length over the limit before reading and
+        // maps this limit to the OpenAI 413 body; every handler and fallback answers
+        // errors with an OpenAI body itself, so no response-rewriting layer is needed.
+        .layer(DefaultBodyLimit::max(max_body));
     // Without a key there is nothing to check: no per-request auth layer at all.
     let routes = if keyed {
         routes.layer(from_fn_with_state(sidecar.clone(), require_key))
@@ -35,33 +31,4 @@ pub fn router(sidecar: Sidecar) -> Router {
         routes
     };
     routes.with_state(sidecar)
-}
-
-/// Give error answers made by layers (413 from the body limit, …) an OpenAI body.
-async fn openai_errors(resp: Response) -> Response {
-    let status = resp.status();
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return resp;
-    }
-    let err = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large()
-    } else {
-        let reason = status.canonical_reason().unwrap_or("error");
-        ApiError::for_status(status, format!("HTTP {}: {reason}", status.as_u16()))
-    };
-    let mut out = err.into_response();
-    // Keep headers the layer set (e.g. Retry-After); the body and its headers are ours.
-    for (name, value) in resp.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            out.headers_mut()
-                .entry(name.clone())
-                .or_insert(value.clone());
-        }
-    }
-    out
 }
