@@ -3,9 +3,10 @@
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+
 use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Role, Usage};
 
+use super::error::ApiError;
 use super::{new_id, sse};
 
 /// The echo answer to `req`.
@@ -33,6 +34,7 @@ pub fn respond(req: &ChatRequest, reply: &str) -> Response {
     let mut body = Vec::with_capacity(320 + reply.len() + req.model.len());
     match serde_json::to_writer(&mut body, &resp) {
         Ok(()) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(_) => Json(resp).into_response(),
+        Err(e) => ApiError::internal("serialize_failed", format!("cannot encode the answer: {e}"))
+            .into_response(),
     }
 }

@@ -9,7 +9,7 @@ use scillm_core::wire::ChatRequest;
 use serde_json::error::Category;
 
 use super::error::ApiError;
-use super::forward::FORCE_LOCAL_HEADER;
+use super::forward::forced_local;
 use super::state::Sidecar;
 
 /// A parsed chat completion request with the bytes it came from.
@@ -87,19 +87,6 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Whether `X-Codex-Force-Local` is set to a true value (`1`, `true`, `yes`).
-fn forced_local(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(FORCE_LOCAL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .is_some_and(|v| {
-            ["1", "true", "yes"]
-                .iter()
-                .any(|t| v.eq_ignore_ascii_case(t))
-        })
-}
-
 /// Parse a body in one pass: not JSON, not an object, not a chat request, or one that
 /// fails [`ChatRequest::validate`] (e.g. no messages) → 400 saying why.
 pub fn parse(bytes: Bytes) -> Result<ChatBody, ApiError> {
@@ -165,22 +152,5 @@ mod tests {
         );
         let e = parse(Bytes::from_static(b"{\"model\": ")).unwrap_err();
         assert!(e.body.error.message.contains("not valid JSON"), "{e:?}");
-    }
-
-    #[test]
-    fn force_local_takes_true_values_only() {
-        for (value, forced) in [
-            ("1", true),
-            ("true", true),
-            (" YES ", true),
-            ("0", false),
-            ("no", false),
-            ("", false),
-        ] {
-            let mut h = axum::http::HeaderMap::new();
-            h.insert(FORCE_LOCAL_HEADER, value.parse().unwrap());
-            assert_eq!(forced_local(&h), forced, "{value:?}");
-        }
-        assert!(!forced_local(&axum::http::HeaderMap::new()));
     }
 }

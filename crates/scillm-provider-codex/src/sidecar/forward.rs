@@ -16,6 +16,19 @@ use super::state::Sidecar;
 /// The header that keeps a request on this sidecar's own CLI.
 pub const FORCE_LOCAL_HEADER: &str = "x-codex-force-local";
 
+/// Whether `X-Codex-Force-Local` is set to a true value (`1`, `true`, `yes`).
+pub fn forced_local(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(FORCE_LOCAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .is_some_and(|v| {
+            ["1", "true", "yes"]
+                .iter()
+                .any(|t| v.eq_ignore_ascii_case(t))
+        })
+}
+
 /// The forward base, when forward mode applies to this request: configured, and the
 /// request not forced local (`X-Codex-Force-Local`, or a `codex-agent/` model).
 pub fn target(sidecar: &Sidecar, force_local: bool, req: &ChatRequest) -> Option<ApiBase> {
@@ -79,4 +92,26 @@ fn failure(base: &ApiBase, e: &reqwest::Error) -> Response {
         )
     };
     err.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn force_local_takes_true_values_only() {
+        for (value, forced) in [
+            ("1", true),
+            ("true", true),
+            (" YES ", true),
+            ("0", false),
+            ("no", false),
+            ("", false),
+        ] {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(FORCE_LOCAL_HEADER, value.parse().unwrap());
+            assert_eq!(forced_local(&h), forced, "{value:?}");
+        }
+        assert!(!forced_local(&axum::http::HeaderMap::new()));
+    }
 }
