@@ -201,26 +201,22 @@ fn memory(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let (mut routed, mut plain) = (Vec::new(), Vec::new());
     for round in 0..3 {
-        for mode in ["inflight", "inflight-plain"] {
+        for (mode, client) in [("inflight", "router"), ("inflight-plain", "plain")] {
             let v = bench_router(bin, &[mode, "--base", &base, "--n", "10000"])?;
             let per = f(&v, "rss_per_request_kib");
             rows.push(format!(
-                "| {round} | {} | {} | {:.2} | {:.1} | {:.1} | **{per:.1}** |",
-                if mode == "inflight" {
-                    "router"
-                } else {
-                    "plain"
-                },
+                "| {round} | {client} | {} | {:.2} | {:.1} | {:.1} | **{per:.1}** |",
                 v["ok"],
                 f(&v, "wall_s"),
                 f(&v, "base_rss_kib") / 1024.0,
                 f(&v, "peak_rss_kib") / 1024.0,
             ));
-            if mode == "inflight" {
-                routed.push(per);
+            if client == "router" {
+                &mut routed
             } else {
-                plain.push(per);
+                &mut plain
             }
+            .push(per);
         }
     }
     let (r, p) = (median(routed), median(plain));
@@ -345,7 +341,7 @@ fn load(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(1));
     }
     // The reference: a constant answer from a bare axum server on the same runtime size,
-    // under the same load generator — the ceiling of this machine for any HTTP server.
+    // under the same load generator: a practical ceiling for a server on this machine.
     let (_reference, reference_base) = mock(bin, &["--threads", "2"])?;
     let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
     let reference_url = format!("{reference_base}/v1/chat/completions");
