@@ -109,7 +109,7 @@ impl Sink {
         let held = match self.journal.as_mut() {
             Some(j) => {
                 let (offset, len) = j.append(&line).map_err(|e| journal_error(j.path(), e))?;
-                if self.in_memory >= self.window && index != self.next {
+                if self.in_memory >= self.window {
                     self.spilled += 1;
                     Held::Journal { offset, len }
                 } else {

@@ -163,20 +163,18 @@ fn bare_schema(v: &Value) -> &Value {
 /// The compiled `schema`, from the cache when it was compiled before. An invalid schema is
 /// not cached (its error is cheap to find again and says what to fix).
 fn compile(schema: &Value) -> Result<Arc<Validator>, ProviderError> {
-    let key = schema.to_string();
-    if let Some(v) = SCHEMAS.get(&key) {
-        return Ok(v);
-    }
-    COMPILATIONS.fetch_add(1, Ordering::Relaxed);
-    let validator = jsonschema::validator_for(schema).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::InvalidRequest,
-            format!("json_schema is not a valid JSON Schema: {e}"),
-        )
-    })?;
-    let validator = Arc::new(validator);
-    SCHEMAS.insert(key, Arc::clone(&validator));
-    Ok(validator)
+    // `try_get_with` runs the compilation once per key even when many items ask at once.
+    SCHEMAS
+        .try_get_with(schema.to_string(), || {
+            COMPILATIONS.fetch_add(1, Ordering::Relaxed);
+            jsonschema::validator_for(schema).map(Arc::new).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("json_schema is not a valid JSON Schema: {e}"),
+                )
+            })
+        })
+        .map_err(|e| (*e).clone())
 }
 
 /// Set the schema-first `response_format` (`json_schema`) on `request`.
