@@ -82,15 +82,25 @@ async fn input_order_with_a_line_ten_times_slower_holds_at_most_the_window() {
     assert_eq!(summary.ok(), 120);
     // Never more than the window in memory: later results waited in the journal.
     assert!(summary.reorder_peak <= 4, "held {}", summary.reorder_peak);
-    assert!(summary.reorder_spilled > 0, "the slow line made no result wait");
+    assert!(
+        summary.reorder_spilled > 0,
+        "the slow line made no result wait"
+    );
     let r = results(&out);
     assert_eq!(r.len(), 120);
     for (i, v) in r.iter().enumerate() {
         assert_eq!(index(v), i as u64);
-        let want = if i == 0 { "slow".to_string() } else { format!("item {i}") };
+        let want = if i == 0 {
+            "slow".to_string()
+        } else {
+            format!("item {i}")
+        };
         assert_eq!(v["choices"][0]["message"]["content"], want.as_str());
     }
-    assert!(!journal_path(&out).exists(), "the journal outlived a complete run");
+    assert!(
+        !journal_path(&out).exists(),
+        "the journal outlived a complete run"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +178,10 @@ async fn token_totals_add_up_usage_with_its_details() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path(), &(0..25).map(|i| line(&i.to_string())).collect::<Vec<_>>());
+    let input = write_input(
+        dir.path(),
+        &(0..25).map(|i| line(&i.to_string())).collect::<Vec<_>>(),
+    );
     let summary = BatchRunner::new(router(), options(&mock, 4))
         .run_file(
             &input,
@@ -178,7 +191,10 @@ async fn token_totals_add_up_usage_with_its_details() {
         .await
         .unwrap();
     let t = summary.to_json()["tokens"].clone();
-    assert_eq!(t, json!({"prompt": 250, "completion": 100, "cached": 150, "reasoning": 75}));
+    assert_eq!(
+        t,
+        json!({"prompt": 250, "completion": 100, "cached": 150, "reasoning": 75})
+    );
     assert!(summary.requests_per_second() > 0.0);
 }
 
@@ -190,7 +206,12 @@ async fn cancelling_stops_new_lines_keeps_what_finished_and_resume_completes() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path(), &(0..40).map(|i| line(&format!("item {i}"))).collect::<Vec<_>>());
+    let input = write_input(
+        dir.path(),
+        &(0..40)
+            .map(|i| line(&format!("item {i}")))
+            .collect::<Vec<_>>(),
+    );
     let out = dir.path().join("out.jsonl");
     let cancel = CancellationToken::new();
     let c = cancel.clone();

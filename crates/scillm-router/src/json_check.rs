@@ -167,12 +167,14 @@ fn compile(schema: &Value) -> Result<Arc<Validator>, ProviderError> {
     SCHEMAS
         .try_get_with(schema.to_string(), || {
             COMPILATIONS.fetch_add(1, Ordering::Relaxed);
-            jsonschema::validator_for(schema).map(Arc::new).map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::InvalidRequest,
-                    format!("json_schema is not a valid JSON Schema: {e}"),
-                )
-            })
+            jsonschema::validator_for(schema)
+                .map(Arc::new)
+                .map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::InvalidRequest,
+                        format!("json_schema is not a valid JSON Schema: {e}"),
+                    )
+                })
         })
         .map_err(|e| (*e).clone())
 }
