@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::{root, run_cmd};
 
-/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`; all when none).
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`; all
+/// when none). Sections of `BENCHMARKS.md` that were not run this time are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -37,26 +38,39 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("load") {
         load(&bin, &mut report)?;
     }
+    if want("batch") {
+        crate::bench_batch::batch(&bin, &mut report)?;
+    }
     let path = root().join("BENCHMARKS.md");
-    std::fs::write(&path, report.render())?;
+    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, report.render(&earlier))?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
 
+/// The sections of one bench run.
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     sections: Vec<(String, String)>,
 }
 
 impl Report {
-    fn add(&mut self, title: &str, body: String) {
+    /// Add a section (also printed as it comes).
+    pub fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
     }
 
-    fn render(&self) -> String {
+    /// The file: the machine, the sections of `earlier` not run this time, this run's
+    /// sections, the notes.
+    fn render(&self, earlier: &str) -> String {
         let mut out = String::from("# Benchmarks\n\nWritten by `cargo xtask bench`; every figure below comes from one run on the machine described, with the compared programs measured side by side in that run. Targets are goals, reported here and never asserted in tests.\n\n");
         out.push_str(&machine());
+        for (t, b) in earlier_sections(earlier) {
+            if !self.sections.iter().any(|(title, _)| *title == t) {
+                out.push_str(&format!("\n## {t}\n\n{}\n", b.trim()));
+            }
+        }
         for (t, b) in &self.sections {
             out.push_str(&format!("\n## {t}\n\n{b}\n"));
         }
@@ -64,6 +78,22 @@ impl Report {
         out.push_str(include_str!("bench_notes.md"));
         out
     }
+}
+
+/// The `## ` sections of an earlier BENCHMARKS.md, without the machine and the notes
+/// (both written anew).
+fn earlier_sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            out.push((title.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out.retain(|(t, _)| t != "Machine" && !t.starts_with("Analysis"));
+    out
 }
 
 fn machine() -> String {
@@ -102,7 +132,7 @@ fn machine() -> String {
 }
 
 /// A child process killed when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -112,7 +142,7 @@ impl Drop for Guard {
 }
 
 /// Start the mock upstream and read the base it prints.
-fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
+pub(crate) fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
     let mut child = Command::new(bin.join("mock-upstream"))
         .args(extra)
         .stderr(Stdio::piped())
