@@ -468,3 +468,100 @@ fn completed_order_marks_every_line_with_its_index() {
         .collect();
     assert_eq!(idx, vec![1, 0], "the fast line first");
 }
+
+/// Processes that are still running (not zombies) among `pids`.
+fn alive(pids: &[i32]) -> Vec<i32> {
+    pids.iter()
+        .copied()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                let rest = &s[s.rfind(')').unwrap() + 2..];
+                !rest.starts_with('Z')
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigint_mid_run_leaves_no_codex_children_behind() {
+    // Orphans would be re-parented to this process, so a leak stays visible here.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.json");
+    std::fs::write(&auth, r#"{"OPENAI_API_KEY":null}"#).unwrap();
+    let pids_file = dir.path().join("pids");
+    // A Codex CLI that records its pid and then works for a long time.
+    let fake = dir.path().join("codex");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho $$ >> '{}'\nexec sleep 60\n",
+            pids_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    write_lines(&input, &(0..20).map(plain).collect::<Vec<_>>());
+    let mut child = scillm()
+        .env_remove("CODEX_SIDECAR_ECHO")
+        .env("CODEX_CMD", &fake)
+        .env("CODEX_AUTH_PATH", &auth)
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+        .args(["--concurrency", "4", "--no-progress"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pgid = child.id() as i32;
+    let read_pids = || -> Vec<i32> {
+        std::fs::read_to_string(&pids_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    let t = Instant::now();
+    while read_pids().len() < 4 {
+        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no Codex process started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(alive(&read_pids()).len(), 4, "four Codex processes at work");
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // Every line in flight ended `cancelled` and was written.
+    let results = read_results(&output);
+    assert_eq!(results.len(), 4, "{stderr}");
+    assert!(results
+        .iter()
+        .all(|r| r["scillm_router"]["error_kind"] == "cancelled"));
+    // The Codex processes went with the batch (killed and reaped, or at worst zombies
+    // re-parented to this process).
+    let t = Instant::now();
+    while !alive(&read_pids()).is_empty() && t.elapsed() < Duration::from_secs(5) {
+        let _ = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        alive(&read_pids()),
+        Vec::<i32>::new(),
+        "Codex processes left behind"
+    );
+}
