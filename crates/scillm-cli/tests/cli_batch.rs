@@ -128,6 +128,18 @@ fn wait_for_lines(path: &Path, n: usize, child: &mut Child) {
     }
 }
 
+/// Start `cmd` as the leader of a process group of its own; returns it and the group id.
+fn spawn_in_group(cmd: &mut Command) -> (Child, i32) {
+    let child = cmd
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pgid = child.id() as i32;
+    (child, pgid)
+}
+
 /// Processes whose process group is `pgid`.
 fn group_members(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
@@ -389,14 +401,7 @@ fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
         )
         .unwrap();
     let b = Batch::new(N, &mock);
-    let mut child = b
-        .cmd(&["--concurrency", "4"])
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pgid = child.id() as i32;
+    let (mut child, pgid) = spawn_in_group(&mut b.cmd(&["--concurrency", "4"]));
     wait_for_lines(&journal(&b.output), 4, &mut child);
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -504,23 +509,19 @@ fn sigint_mid_run_leaves_no_codex_children_behind() {
     let input = dir.path().join("in.jsonl");
     let output = dir.path().join("out.jsonl");
     write_lines(&input, &(0..20).map(plain).collect::<Vec<_>>());
-    let mut child = scillm()
-        .env_remove("CODEX_SIDECAR_ECHO")
-        .env("CODEX_CMD", &fake)
-        .env("CODEX_AUTH_PATH", &auth)
-        .args([
-            "batch",
-            input.to_str().unwrap(),
-            "-o",
-            output.to_str().unwrap(),
-        ])
-        .args(["--concurrency", "4", "--no-progress"])
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pgid = child.id() as i32;
+    let (mut child, pgid) = spawn_in_group(
+        scillm()
+            .env_remove("CODEX_SIDECAR_ECHO")
+            .env("CODEX_CMD", &fake)
+            .env("CODEX_AUTH_PATH", &auth)
+            .args([
+                "batch",
+                input.to_str().unwrap(),
+                "-o",
+                output.to_str().unwrap(),
+            ])
+            .args(["--concurrency", "4", "--no-progress"]),
+    );
     let read_pids = || -> Vec<i32> {
         std::fs::read_to_string(&pids_file)
             .unwrap_or_default()
