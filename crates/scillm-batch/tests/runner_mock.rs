@@ -198,62 +198,145 @@ async fn token_totals_add_up_usage_with_its_details() {
     assert!(summary.requests_per_second() > 0.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_stops_new_lines_keeps_what_finished_and_resume_completes() {
+/// Interrupt a batch of `n` lines after `after` results, then resume it in `resume_order`;
+/// returns the output's indices. Checks on the way: the interrupted output is valid, in
+/// input order a prefix with the journal kept, and the resume sends only the lines
+/// without an `ok` result.
+async fn interrupt_then_resume(
+    first: Order,
+    resume_order: Order,
+    n: usize,
+    after: u64,
+) -> Vec<u64> {
     let mock = ChatMock::builder()
-        .latency(Duration::from_millis(150))
+        .latency(Duration::from_millis(60))
         .start()
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = write_input(
         dir.path(),
-        &(0..40)
+        &(0..n)
             .map(|i| line(&format!("item {i}")))
             .collect::<Vec<_>>(),
     );
     let out = dir.path().join("out.jsonl");
     let cancel = CancellationToken::new();
     let c = cancel.clone();
-    let runner = BatchRunner::new(router(), options(&mock, 4)).on_progress(move |p| {
-        if p.done >= 8 {
-            c.cancel();
-        }
-    });
-    let summary = runner
+    let opts = BatchOptions {
+        order: first,
+        ..options(&mock, 4)
+    };
+    let s = BatchRunner::new(router(), opts)
+        .on_progress(move |p| {
+            if p.done >= after {
+                c.cancel();
+            }
+        })
         .run_file(&input, Output::File(out.clone()), cancel)
         .await
         .unwrap();
-    assert!(summary.interrupted);
-    let missing = summary.missing().unwrap();
-    assert!(missing > 0, "{}", summary.table());
-    // The output is an in-order prefix of valid lines; the journal stays for --resume.
-    let r = results(&out);
-    for (i, v) in r.iter().enumerate() {
-        assert_eq!(index(v), i as u64);
+    assert!(s.interrupted && s.missing().unwrap() > 0, "{}", s.table());
+    let partial = results(&out);
+    if first == Order::Input {
+        for (i, v) in partial.iter().enumerate() {
+            assert_eq!(index(v), i as u64);
+        }
+        assert!(
+            journal_path(&out).exists(),
+            "the journal is kept for --resume"
+        );
     }
-    assert!(journal_path(&out).exists());
     let requests_before = mock.request_count();
     let opts = BatchOptions {
+        order: resume_order,
         resume: Resume::Missing,
-        ..options(&mock, 8)
+        ..options(&mock, 4)
     };
-    let second = BatchRunner::new(router(), opts)
+    let s = BatchRunner::new(router(), opts)
         .run_file(&input, Output::File(out.clone()), CancellationToken::new())
         .await
         .unwrap();
-    assert!(!second.interrupted);
-    assert_eq!(second.errors(), 0, "{}", second.table());
-    let r = results(&out);
-    assert_eq!(r.len(), 40);
-    for (i, v) in r.iter().enumerate() {
-        assert_eq!(index(v), i as u64);
-        assert_eq!(v["scillm_router"]["error_type"], "ok");
-    }
-    // Only the lines without an ok result were sent again.
+    assert_eq!(s.errors(), 0, "{}", s.table());
+    assert_eq!(s.missing(), Some(0));
+    assert!(!journal_path(&out).exists());
     assert_eq!(
         (mock.request_count() - requests_before) as u64,
-        40 - second.resumed
+        n as u64 - s.resumed,
+        "only the lines without an ok result were sent again"
     );
-    assert!(!journal_path(&out).exists());
+    let r = results(&out);
+    assert!(r.iter().all(|v| v["scillm_router"]["error_type"] == "ok"));
+    r.iter().map(index).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_stops_new_lines_keeps_what_finished_and_resume_completes() {
+    let idx = interrupt_then_resume(Order::Input, Order::Input, 40, 8).await;
+    assert_eq!(idx, (0..40).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completed_order_resume_drops_cancelled_lines_and_writes_each_index_once() {
+    let mut idx = interrupt_then_resume(Order::Completed, Order::Completed, 30, 6).await;
+    idx.sort_unstable();
+    assert_eq!(idx, (0..30).collect::<Vec<_>>(), "every index exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_order_output_resumes_into_input_order() {
+    let idx = interrupt_then_resume(Order::Completed, Order::Input, 30, 6).await;
+    assert_eq!(idx, (0..30).collect::<Vec<_>>());
+}
+
+/// A writer the test can read afterwards.
+#[derive(Clone, Default)]
+struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_output_in_input_order_stops_starting_lines_while_the_window_is_full() {
+    let mock = ChatMock::builder()
+        .record(false)
+        .respond_with(|r| {
+            let delay = if r.last_text() == "slow" { 300 } else { 10 };
+            MockReply::ok("x").with_delay(Duration::from_millis(delay))
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut lines: Vec<String> = (0..60).map(|i| line(&format!("item {i}"))).collect();
+    lines[0] = line("slow");
+    let input: &'static [u8] = Box::leak((lines.join("\n") + "\n").into_bytes().into_boxed_slice());
+    let buf = Shared::default();
+    let opts = BatchOptions {
+        reorder_window: 3,
+        ..options(&mock, 4)
+    };
+    let s = BatchRunner::new(router(), opts)
+        .run(
+            input,
+            Output::Writer(Box::new(buf.clone())),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.ok(), 60);
+    // Without a journal to spill to, at most the window plus the lines in flight.
+    assert!(s.reorder_peak <= 3 + 4, "held {}", s.reorder_peak);
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let idx: Vec<u64> = text
+        .lines()
+        .map(|l| index(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert_eq!(idx, (0..60).collect::<Vec<_>>());
 }
