@@ -210,6 +210,8 @@ fn one_line_per_input_line_in_order_with_malformed_lines_kept_and_exit_3() {
         "{stderr}"
     );
     assert!(stderr.contains("requests/s"), "{stderr}");
+    // Not a terminal: plain progress lines instead of a bar, the last one at the end.
+    assert!(stderr.contains("batch: 40/40 done (ok 36, errors 4)"), "{stderr}");
     let ok_row = stderr.lines().find(|l| l.starts_with("ok ")).unwrap();
     assert_eq!(ok_row.split_whitespace().nth(1), Some("36"), "{ok_row}");
     let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
