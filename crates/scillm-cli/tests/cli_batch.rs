@@ -1,164 +1,17 @@
 //! `scillm batch` through the real binary (SPEC §14): order, malformed lines, summary,
-//! exit codes, `--resume` after kill -9, `--fail-fast` then `--resume`, and SIGINT /
-//! SIGTERM to the process group.
+//! exit codes, `--resume` after kill -9, `--fail-fast` then `--resume`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod batch_support;
+
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use batch_support::*;
 use scillm_testkit::chat_mock::{ChatMock, MockReply};
 use serde_json::Value;
-
-fn scillm() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scillm"));
-    cmd.env_remove("CODEX_AGENT_API_BASE")
-        .env_remove("SCILLM_CONFIG")
-        .env("CODEX_SIDECAR_ECHO", "1");
-    cmd
-}
-
-fn write_lines(path: &Path, lines: &[String]) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
-}
-
-fn read_results(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// The complete lines of `path` by `scillm_router.index` (the last one of an index wins).
-fn lines_by_index(path: &Path) -> BTreeMap<u64, String> {
-    let text = std::fs::read(path).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for piece in text.split_inclusive(|b| *b == b'\n') {
-        if piece.last() != Some(&b'\n') {
-            break;
-        }
-        let s = String::from_utf8(piece.to_vec()).unwrap();
-        let v: Value = serde_json::from_str(&s).unwrap();
-        out.insert(v["scillm_router"]["index"].as_u64().unwrap(), s);
-    }
-    out
-}
-
-fn journal(output: &Path) -> PathBuf {
-    let mut s = output.as_os_str().to_owned();
-    s.push(".journal");
-    s.into()
-}
-
-fn plain(i: usize) -> String {
-    format!(
-        r#"{{"model":"codex-agent/gpt-5","messages":[{{"role":"user","content":"item {i}"}}]}}"#
-    )
-}
-
-fn mocked(i: usize) -> String {
-    format!(r#"{{"model":"m","messages":[{{"role":"user","content":"item {i}"}}]}}"#)
-}
-
-/// A batch of `mocked` lines against `mock`, in `dir`.
-struct Batch {
-    _dir: tempfile::TempDir,
-    input: PathBuf,
-    output: PathBuf,
-    base: String,
-}
-
-impl Batch {
-    fn new(n: usize, mock: &ChatMock) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("in.jsonl");
-        let output = dir.path().join("out.jsonl");
-        write_lines(&input, &(0..n).map(mocked).collect::<Vec<_>>());
-        Self {
-            _dir: dir,
-            input,
-            output,
-            base: mock.base_url(),
-        }
-    }
-
-    fn cmd(&self, extra: &[&str]) -> Command {
-        let mut cmd = scillm();
-        cmd.args(["batch", self.input.to_str().unwrap(), "-o"])
-            .arg(&self.output)
-            .args([
-                "--provider",
-                "openai",
-                "--api-base",
-                &self.base,
-                "--no-progress",
-            ])
-            .args(extra)
-            .env("CODEX_AGENT_MAX_RETRIES", "0");
-        cmd
-    }
-}
-
-/// Requests the mock received, by line (`item {i}`).
-fn requests_per_line(mock: &ChatMock) -> BTreeMap<u64, usize> {
-    let mut counts = BTreeMap::new();
-    for r in mock.requests() {
-        if let Some(i) = r.last_text().strip_prefix("item ") {
-            *counts.entry(i.parse().unwrap()).or_default() += 1;
-        }
-    }
-    counts
-}
-
-fn wait_for_lines(path: &Path, n: usize, child: &mut Child) {
-    let t = Instant::now();
-    while lines_by_index(path).len() < n {
-        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
-        assert!(t.elapsed() < Duration::from_secs(60), "no progress");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Start `cmd` as the leader of a process group of its own; returns it and the group id.
-fn spawn_in_group(cmd: &mut Command) -> (Child, i32) {
-    let child = cmd
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pgid = child.id() as i32;
-    (child, pgid)
-}
-
-/// Processes whose process group is `pgid`.
-fn group_members(pgid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the command name: state ppid pgrp …
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let pgrp: i32 = rest.split(' ').nth(2).unwrap().parse().unwrap();
-        if pgrp == pgid {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 #[test]
 fn one_line_per_input_line_in_order_with_malformed_lines_kept_and_exit_3() {
@@ -211,7 +64,10 @@ fn one_line_per_input_line_in_order_with_malformed_lines_kept_and_exit_3() {
     );
     assert!(stderr.contains("requests/s"), "{stderr}");
     // Not a terminal: plain progress lines instead of a bar, the last one at the end.
-    assert!(stderr.contains("batch: 40/40 done (ok 36, errors 4)"), "{stderr}");
+    assert!(
+        stderr.contains("batch: 40/40 done (ok 36, errors 4)"),
+        "{stderr}"
+    );
     let ok_row = stderr.lines().find(|l| l.starts_with("ok ")).unwrap();
     assert_eq!(ok_row.split_whitespace().nth(1), Some("36"), "{ok_row}");
     let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
@@ -246,6 +102,32 @@ fn exit_codes_0_all_ok_and_2_on_usage_or_config_errors() {
     assert_eq!(run(&["/nonexistent/in.jsonl", "-o", o], &[]), Some(2));
     assert_eq!(run(&[i, "--resume"], &[]), Some(2));
     assert_eq!(run(&[i, "-o", o, "--order", "sideways"], &[]), Some(2));
+}
+
+#[test]
+fn completed_order_marks_every_line_with_its_index() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt
+        .block_on(
+            ChatMock::builder()
+                .respond_with(|r| {
+                    let ms = if r.last_text() == "item 0" { 400 } else { 0 };
+                    MockReply::ok("x").with_delay(Duration::from_millis(ms))
+                })
+                .start(),
+        )
+        .unwrap();
+    let b = Batch::new(2, &mock);
+    let out = b
+        .cmd(&["--order", "completed", "--concurrency", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let idx: Vec<u64> = read_results(&b.output)
+        .iter()
+        .map(|r| r["scillm_router"]["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, vec![1, 0], "the fast line first");
 }
 
 #[test]
@@ -390,181 +272,4 @@ fn fail_fast_then_resume_runs_the_cancelled_lines_and_retry_errors_the_failed_on
     assert!(third
         .iter()
         .all(|r| r["scillm_router"]["error_type"] == "ok"));
-}
-
-fn interrupt(signal: nix::sys::signal::Signal, code: i32) {
-    const N: usize = 60;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mock = rt
-        .block_on(
-            ChatMock::builder()
-                .latency(Duration::from_millis(300))
-                .start(),
-        )
-        .unwrap();
-    let b = Batch::new(N, &mock);
-    let (mut child, pgid) = spawn_in_group(&mut b.cmd(&["--concurrency", "4"]));
-    wait_for_lines(&journal(&b.output), 4, &mut child);
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{stderr}");
-    assert!(
-        stderr.contains("interrupted") && stderr.contains("p99_ms"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("missing:"), "{stderr}");
-    // Valid JSONL, an in-order prefix.
-    let partial = read_results(&b.output);
-    assert!(partial.len() < N);
-    for (i, r) in partial.iter().enumerate() {
-        assert_eq!(r["scillm_router"]["index"], i);
-    }
-    assert!(
-        group_members(pgid).is_empty(),
-        "processes left in the group"
-    );
-
-    let out = b.cmd(&["--resume"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let done = read_results(&b.output);
-    assert_eq!(done.len(), N);
-    for (i, r) in done.iter().enumerate() {
-        assert_eq!(r["scillm_router"]["index"], i);
-        assert_eq!(r["scillm_router"]["error_type"], "ok");
-    }
-}
-
-#[test]
-fn sigint_to_the_process_group_exits_130_with_a_summary_and_resume_completes() {
-    interrupt(nix::sys::signal::Signal::SIGINT, 130);
-}
-
-#[test]
-fn sigterm_exits_143_with_a_summary_and_resume_completes() {
-    interrupt(nix::sys::signal::Signal::SIGTERM, 143);
-}
-
-#[test]
-fn completed_order_marks_every_line_with_its_index() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mock = rt
-        .block_on(
-            ChatMock::builder()
-                .respond_with(|r| {
-                    let ms = if r.last_text() == "item 0" { 400 } else { 0 };
-                    MockReply::ok("x").with_delay(Duration::from_millis(ms))
-                })
-                .start(),
-        )
-        .unwrap();
-    let b = Batch::new(2, &mock);
-    let out = b
-        .cmd(&["--order", "completed", "--concurrency", "2"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let idx: Vec<u64> = read_results(&b.output)
-        .iter()
-        .map(|r| r["scillm_router"]["index"].as_u64().unwrap())
-        .collect();
-    assert_eq!(idx, vec![1, 0], "the fast line first");
-}
-
-/// Processes that are still running (not zombies) among `pids`.
-fn alive(pids: &[i32]) -> Vec<i32> {
-    pids.iter()
-        .copied()
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-                let rest = &s[s.rfind(')').unwrap() + 2..];
-                !rest.starts_with('Z')
-            })
-        })
-        .collect()
-}
-
-#[test]
-fn sigint_mid_run_leaves_no_codex_children_behind() {
-    // Orphans would be re-parented to this process, so a leak stays visible here.
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let auth = dir.path().join("auth.json");
-    std::fs::write(&auth, r#"{"OPENAI_API_KEY":null}"#).unwrap();
-    let pids_file = dir.path().join("pids");
-    // A Codex CLI that records its pid and then works for a long time.
-    let fake = dir.path().join("codex");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\necho $$ >> '{}'\nexec sleep 60\n",
-            pids_file.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let input = dir.path().join("in.jsonl");
-    let output = dir.path().join("out.jsonl");
-    write_lines(&input, &(0..20).map(plain).collect::<Vec<_>>());
-    let (mut child, pgid) = spawn_in_group(
-        scillm()
-            .env_remove("CODEX_SIDECAR_ECHO")
-            .env("CODEX_CMD", &fake)
-            .env("CODEX_AUTH_PATH", &auth)
-            .args([
-                "batch",
-                input.to_str().unwrap(),
-                "-o",
-                output.to_str().unwrap(),
-            ])
-            .args(["--concurrency", "4", "--no-progress"]),
-    );
-    let read_pids = || -> Vec<i32> {
-        std::fs::read_to_string(&pids_file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
-    };
-    let t = Instant::now();
-    while read_pids().len() < 4 {
-        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "no Codex process started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(alive(&read_pids()).len(), 4, "four Codex processes at work");
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pgid),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    // Every line in flight ended `cancelled` and was written.
-    let results = read_results(&output);
-    assert_eq!(results.len(), 4, "{stderr}");
-    assert!(results
-        .iter()
-        .all(|r| r["scillm_router"]["error_kind"] == "cancelled"));
-    // The Codex processes went with the batch (killed and reaped, or at worst zombies
-    // re-parented to this process).
-    let t = Instant::now();
-    while !alive(&read_pids()).is_empty() && t.elapsed() < Duration::from_secs(5) {
-        let _ = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(
-        alive(&read_pids()),
-        Vec::<i32>::new(),
-        "Codex processes left behind"
-    );
 }
