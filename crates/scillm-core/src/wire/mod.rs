@@ -1,11 +1,13 @@
 //! OpenAI Chat Completions wire types that round-trip the JSON they were parsed from.
 
+mod aggregate;
 mod error_body;
 mod message;
 mod request;
 mod response;
 mod validate;
 
+pub use aggregate::Aggregator;
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use message::{Content, ContentPart, FunctionCall, ImageUrl, Message, Role, ToolCall};
 pub use request::ChatRequest;

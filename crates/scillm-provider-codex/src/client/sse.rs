@@ -1,19 +1,23 @@
 //! Server-sent events from upstream parsed into [`ChatChunk`]s.
 //!
-//! The stream ends cleanly at `data: [DONE]` (or at end of body once every choice has a
-//! `finish_reason`). An SSE error event, a chunk that does not parse, a cut connection or
-//! a stall past the timeout ends it with exactly one error item.
+//! Chunks are read leniently (SPEC §11, [`scillm_core::upstream`]): missing metadata is
+//! filled in, usage-only chunks are kept. The stream ends cleanly at `data: [DONE]` (or at
+//! end of body once every choice has a `finish_reason`). An SSE error event or a chunk
+//! carrying an error (typed by the status it names, with the response's wait hint), a
+//! chunk that cannot be read, a cut connection or a stall past the timeout ends it with
+//! exactly one error item.
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use scillm_core::upstream::{self, StreamIds};
 use scillm_core::wire::{ChatChunk, ChatResponse, Delta};
 use scillm_core::{ChunkStream, ErrorKind, ProviderError};
 
-use super::classify::reqwest_error;
+use super::classify::{reqwest_error, with_wait_hint};
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
@@ -33,9 +37,11 @@ pub(super) fn chunk_stream(
     deadline: Option<Instant>,
 ) -> ChunkStream {
     let state = SseState {
+        headers: resp.headers().clone(),
         events: Box::pin(resp.bytes_stream().eventsource()),
         idle,
         deadline,
+        ids: StreamIds::default(),
         ended: false,
         finished: false,
     };
@@ -87,7 +93,11 @@ pub(super) fn completion_as_stream(resp: ChatResponse) -> ChunkStream {
 }
 
 struct SseState {
+    /// The response headers, for the wait hint of an error event.
+    headers: HeaderMap,
     events: Events,
+    /// The stream's id and `created`, for chunks that lack them.
+    ids: StreamIds,
     idle: Option<Duration>,
     deadline: Option<Instant>,
     /// An error item was yielded: nothing follows it.
@@ -118,7 +128,10 @@ impl SseState {
                 return None;
             }
             if event.event == "error" {
-                return Some(Err(stream_error(data)));
+                return Some(Err(with_wait_hint(
+                    upstream::error_from_event(data),
+                    &self.headers,
+                )));
             }
             return Some(self.parse_chunk(data));
         }
@@ -162,59 +175,11 @@ impl SseState {
     }
 
     fn parse_chunk(&mut self, data: &str) -> Result<ChatChunk, ProviderError> {
-        let value: serde_json::Value = serde_json::from_str(data).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidResponse,
-                format!("an upstream stream event is not JSON ({e})"),
-            )
-            .with_body(data)
-        })?;
-        if value.get("error").is_some() && value.get("choices").is_none() {
-            return Err(stream_error(data));
-        }
-        let chunk: ChatChunk = serde_json::from_value(value).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidResponse,
-                format!("an upstream stream event is not a chat chunk ({e})"),
-            )
-            .with_body(data)
-        })?;
+        let chunk = upstream::chunk_from_str(data, &mut self.ids)
+            .map_err(|e| with_wait_hint(e, &self.headers))?;
         if !chunk.choices.is_empty() {
             self.finished = chunk.choices.iter().all(|c| c.finish_reason.is_some());
         }
         Ok(chunk)
-    }
-}
-
-/// The error an SSE error event stands for, with the upstream's message when it has one.
-fn stream_error(data: &str) -> ProviderError {
-    let message = serde_json::from_str::<serde_json::Value>(data)
-        .ok()
-        .and_then(|v| {
-            let err = v.get("error").unwrap_or(&v);
-            err.get("message")
-                .and_then(|m| m.as_str())
-                .or_else(|| err.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| data.chars().take(200).collect());
-    ProviderError::new(
-        ErrorKind::InvalidResponse,
-        format!("the upstream stream reported an error: {message}"),
-    )
-    .with_body(data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_events_keep_the_upstream_message() {
-        let e = stream_error(r#"{"error":{"message":"codex exited 1","type":"upstream_error"}}"#);
-        assert_eq!(e.kind, ErrorKind::InvalidResponse);
-        assert!(e.message.ends_with("codex exited 1"), "{}", e.message);
-        let e = stream_error("plain text");
-        assert!(e.message.ends_with("plain text"));
     }
 }
