@@ -55,9 +55,11 @@ pub(super) fn chunk_stream(
     }))
 }
 
-/// A complete answer given as a stream: one chunk per choice.
+/// A complete answer given as a stream: one chunk per choice, the last one carrying the
+/// usage.
 pub(super) fn completion_as_stream(resp: ChatResponse) -> ChunkStream {
-    let chunks: Vec<Result<ChatChunk, ProviderError>> = resp
+    let usage = resp.usage.clone();
+    let mut chunks: Vec<Result<ChatChunk, ProviderError>> = resp
         .choices
         .into_iter()
         .map(|choice| {
@@ -89,6 +91,9 @@ pub(super) fn completion_as_stream(resp: ChatResponse) -> ChunkStream {
             Ok(chunk)
         })
         .collect();
+    if let Some(Ok(last)) = chunks.last_mut() {
+        last.usage = usage;
+    }
     Box::pin(futures::stream::iter(chunks))
 }
 
