@@ -160,7 +160,7 @@ impl HttpChatClient {
                     if !(200..300).contains(&status) {
                         return Err(error_answer(resp).await);
                     }
-                    if sse::is_event_stream(&resp) {
+                    if sse::is_declared_event_stream(&resp) {
                         let stream = sse::chunk_stream(resp, self.attempt_timeout, deadline);
                         return fold(stream).await.map(|r| (r, Some(status)));
                     }

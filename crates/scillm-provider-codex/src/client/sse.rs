@@ -29,6 +29,15 @@ pub(super) fn is_event_stream(resp: &reqwest::Response) -> bool {
         .is_none_or(|v| !v.trim_start().starts_with("application/json"))
 }
 
+/// Whether the answer says it is an event stream (`text/event-stream`): a non-stream
+/// request answered that way is read as a stream and folded into one answer.
+pub(super) fn is_declared_event_stream(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"))
+}
+
 /// The chunks of an SSE answer. `idle` bounds the wait for each event; `deadline` bounds
 /// the whole stream.
 pub(super) fn chunk_stream(
