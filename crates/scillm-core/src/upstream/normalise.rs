@@ -206,16 +206,19 @@ fn fill_message(m: &mut Map<String, Value>) {
         m,
         &["name", "tool_call_id", "reasoning_content", "tool_calls"],
     );
-    fill_optional_string(m, "reasoning_content");
+    for key in ["name", "tool_call_id", "reasoning_content"] {
+        fill_optional_string(m, key);
+    }
     if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
-        calls.retain(Value::is_object);
+        // A call without a function object carries nothing to act on.
+        calls.retain(|c| c.get("function").is_some_and(Value::is_object));
         for (pos, call) in calls.iter_mut().enumerate() {
             if let Value::Object(call) = call {
                 if !call.get("id").is_some_and(Value::is_string) {
                     call.insert("id".into(), Value::String(format!("call_{pos}")));
                 }
-                if call.get("type").is_some_and(|t| !t.is_string()) {
-                    call.remove("type");
+                if !call.get("type").is_some_and(Value::is_string) {
+                    call.insert("type".into(), Value::from("function"));
                 }
                 fill_function(call);
             }
@@ -285,8 +288,8 @@ fn fill_function(call: &mut Map<String, Value>) {
                 f.insert("arguments".into(), Value::String(s));
             }
         }
-        if f.get("name").is_some_and(|n| !n.is_string()) {
-            f.remove("name");
+        if !f.get("name").is_some_and(Value::is_string) {
+            f.insert("name".into(), Value::String(String::new()));
         }
     }
 }

@@ -92,6 +92,7 @@ impl Aggregator {
                     .filter_map(|(i, mut m)| {
                         m.entry("id")
                             .or_insert_with(|| Value::String(format!("call_{i}")));
+                        m.entry("type").or_insert_with(|| Value::from("function"));
                         if let Some(Value::Object(f)) = m.get_mut("function") {
                             f.entry("name")
                                 .or_insert_with(|| Value::String(String::new()));

@@ -8,8 +8,11 @@ use super::Message;
 /// An OpenAI chat completion request.
 ///
 /// The common fields are typed; every other field lands in [`ChatRequest::extra`] and is
-/// sent on unchanged, so serialising a parsed request reproduces its JSON.
+/// sent on unchanged, so serialising a parsed request reproduces its JSON. An explicit
+/// `null` on a typed optional field is kept in `extra` under its name (and yields to a
+/// value set later on the typed field), so it round-trips too (SPEC §11).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct ChatRequest {
     /// The model id, possibly with a provider prefix such as `codex-agent/`.
     pub model: String,
@@ -50,7 +53,56 @@ pub struct ChatRequest {
     pub extra: Map<String, Value>,
 }
 
+/// The typed optional fields whose explicit `null` is kept.
+const NULLABLE: &[&str] = &[
+    "stream",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "reasoning_effort",
+    "reasoning",
+];
+
+impl<'de> Deserialize<'de> for ChatRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::nulls::deserialize(d, NULLABLE, ChatRequest::deserialize, |r| &mut r.extra)
+    }
+}
+
+impl Serialize for ChatRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = |k: &str| self.is_set(k);
+        if !super::nulls::shadowed(&self.extra, set) {
+            return ChatRequest::serialize(self, s);
+        }
+        let mut clean = self.clone();
+        super::nulls::unshadow(&mut clean.extra, set);
+        ChatRequest::serialize(&clean, s)
+    }
+}
+
 impl ChatRequest {
+    /// Whether the typed field `key` holds a value.
+    fn is_set(&self, key: &str) -> bool {
+        match key {
+            "stream" => self.stream.is_some(),
+            "temperature" => self.temperature.is_some(),
+            "top_p" => self.top_p.is_some(),
+            "max_tokens" => self.max_tokens.is_some(),
+            "max_completion_tokens" => self.max_completion_tokens.is_some(),
+            "response_format" => self.response_format.is_some(),
+            "tools" => self.tools.is_some(),
+            "tool_choice" => self.tool_choice.is_some(),
+            "reasoning_effort" => self.reasoning_effort.is_some(),
+            "reasoning" => self.reasoning.is_some(),
+            _ => false,
+        }
+    }
+
     /// A request for `model` with `messages` and nothing else.
     pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
         Self {
