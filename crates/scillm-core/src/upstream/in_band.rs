@@ -15,9 +15,8 @@ use crate::error::{excerpt, ErrorKind, ProviderError};
 /// `status` is the status named (when one is), its message the upstream's message.
 pub fn in_band_error(value: &Value) -> Option<ProviderError> {
     let obj = value.as_object()?;
-    match obj.get("error") {
-        Some(err @ (Value::Object(_) | Value::String(_))) => return Some(typed(err, obj)),
-        _ => {}
+    if let Some(err @ (Value::Object(_) | Value::String(_))) = obj.get("error") {
+        return Some(typed(err, obj));
     }
     let failed = obj
         .get("choices")

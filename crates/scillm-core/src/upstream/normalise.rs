@@ -343,7 +343,7 @@ fn as_count(v: &Value) -> Option<u64> {
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    (f.is_finite() && f >= 0.0 && f < 1.8e19).then(|| f.round() as u64)
+    (0.0..1.8e19).contains(&f).then(|| f.round() as u64)
 }
 
 #[cfg(test)]
