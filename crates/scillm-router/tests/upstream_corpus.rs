@@ -193,3 +193,48 @@ async fn every_upstream_shape_reads_the_same_on_every_path() {
         assert_eq!(mock.request_count(), 4, "{name}: one upstream call per run");
     }
 }
+
+/// The codex sidecar's own failures, as it answers them: a complete request gets the HTTP
+/// error, a streamed one a 200 whose first event is the same error body. Both must read
+/// as the same failure (SPEC §11), for a failed CLI (502) and a timed-out one (504).
+#[tokio::test]
+async fn a_codex_failure_reads_the_same_streamed_or_not() {
+    let router = router();
+    for (status, kind, code) in [
+        (502u16, "upstream_error", "codex_failed"),
+        (504, "timeout_error", "timeout"),
+    ] {
+        let body =
+            json!({"error": {"message": "codex exited 1: boom", "type": kind, "code": code}});
+        let event = format!("data: {body}\n\n");
+        let mock = ChatMock::builder()
+            .respond_with(move |req| {
+                if req.body.get("stream").and_then(Value::as_bool) == Some(true) {
+                    MockReply::raw(200, event.clone())
+                        .with_header("content-type", "text/event-stream")
+                } else {
+                    MockReply::raw(status, body.to_string())
+                        .with_header("content-type", "application/json")
+                }
+            })
+            .start()
+            .await
+            .unwrap();
+        let plain = run(&router, &mock.base_url(), false).await;
+        let streamed = run(&router, &mock.base_url(), true).await;
+        same_failure(kind, &plain, &streamed);
+        assert_eq!(plain.meta.status, Some(status), "{}", plain.to_value());
+        assert_eq!(
+            plain.meta.error_kind,
+            Some(scillm_core::ErrorKind::Server),
+            "{}",
+            plain.to_value()
+        );
+        assert!(streamed
+            .meta
+            .exception
+            .as_deref()
+            .unwrap_or_default()
+            .contains("boom"));
+    }
+}
