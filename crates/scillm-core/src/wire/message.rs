@@ -41,7 +41,7 @@ impl Role {
 
 /// One chat message. An explicit `null` on `name`, `tool_calls`, `tool_call_id` or
 /// `reasoning_content` is kept in `extra` so it round-trips (SPEC §11).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(remote = "Self")]
 pub struct Message {
     /// Who wrote the message.
@@ -70,12 +70,42 @@ pub struct Message {
     pub extra: Map<String, Value>,
 }
 
-/// The typed optional fields of a message whose explicit `null` is kept.
-const MESSAGE_NULLABLE: &[&str] = &["name", "tool_calls", "tool_call_id", "reasoning_content"];
+/// What a message is read into: explicit `null`s told apart from absent fields.
+#[derive(Deserialize)]
+struct MessageIn {
+    role: Role,
+    #[serde(default, deserialize_with = "present")]
+    content: Option<Content>,
+    #[serde(default, with = "super::double_option")]
+    name: Option<Option<String>>,
+    #[serde(default, with = "super::double_option")]
+    tool_calls: Option<Option<Vec<ToolCall>>>,
+    #[serde(default, with = "super::double_option")]
+    tool_call_id: Option<Option<String>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning_content: Option<Option<String>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
 
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::nulls::deserialize(d, MESSAGE_NULLABLE, Message::deserialize, |m| &mut m.extra)
+        let m = MessageIn::deserialize(d)?;
+        let mut extra = m.extra;
+        let mut keep = super::nulls::Keeper::new(&mut extra);
+        let name = keep.take("name", m.name);
+        let tool_calls = keep.take("tool_calls", m.tool_calls);
+        let tool_call_id = keep.take("tool_call_id", m.tool_call_id);
+        let reasoning_content = keep.take("reasoning_content", m.reasoning_content);
+        Ok(Self {
+            role: m.role,
+            content: m.content,
+            name,
+            tool_calls,
+            tool_call_id,
+            reasoning_content,
+            extra,
+        })
     }
 }
 

@@ -19,39 +19,28 @@ pub use validate::InvalidRequest;
 /// the `null` is kept in the struct's `extra` map under the field's name instead, and
 /// dropped there again if the typed field is later set.
 pub(crate) mod nulls {
-    use serde::de::{Deserializer, Error as _};
-    use serde::Deserialize;
     use serde_json::{Map, Value};
 
-    /// Read `D` as a JSON object, move the `null`s of `keys` aside, parse the rest with
-    /// `parse`, and put the `null`s into the result's `extra` (via `extra_of`).
-    pub fn deserialize<'de, D, T>(
-        d: D,
-        keys: &[&str],
-        parse: impl FnOnce(Value) -> Result<T, serde_json::Error>,
-        extra_of: impl FnOnce(&mut T) -> &mut Map<String, Value>,
-    ) -> Result<T, D::Error>
-    where
-        D: Deserializer<'de>,
-    {
-        let value = Value::deserialize(d)?;
-        let Value::Object(mut map) = value else {
-            return parse(value).map_err(D::Error::custom);
-        };
-        let taken: Vec<String> = keys
-            .iter()
-            .filter(|k| map.get(**k).is_some_and(Value::is_null))
-            .map(|k| (*k).to_string())
-            .collect();
-        for k in &taken {
-            map.remove(k);
+    /// Moves explicit `null`s (`Some(None)`) of typed fields into `extra`.
+    pub struct Keeper<'a>(&'a mut Map<String, Value>);
+
+    impl<'a> Keeper<'a> {
+        /// A keeper writing into `extra`.
+        pub fn new(extra: &'a mut Map<String, Value>) -> Self {
+            Self(extra)
         }
-        let mut out = parse(Value::Object(map)).map_err(D::Error::custom)?;
-        let extra = extra_of(&mut out);
-        for k in taken {
-            extra.insert(k, Value::Null);
+
+        /// The typed value of field `key`; an explicit `null` is kept in `extra`.
+        pub fn take<T>(&mut self, key: &str, v: Option<Option<T>>) -> Option<T> {
+            match v {
+                Some(Some(x)) => Some(x),
+                Some(None) => {
+                    self.0.insert(key.to_string(), Value::Null);
+                    None
+                }
+                None => None,
+            }
         }
-        Ok(out)
     }
 
     /// Whether `extra` holds a kept `null` for a key whose typed field is now set.

@@ -11,7 +11,7 @@ use super::Message;
 /// sent on unchanged, so serialising a parsed request reproduces its JSON. An explicit
 /// `null` on a typed optional field is kept in `extra` under its name (and yields to a
 /// value set later on the typed field), so it round-trips too (SPEC §11).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(remote = "Self")]
 pub struct ChatRequest {
     /// The model id, possibly with a provider prefix such as `codex-agent/`.
@@ -53,23 +53,66 @@ pub struct ChatRequest {
     pub extra: Map<String, Value>,
 }
 
-/// The typed optional fields whose explicit `null` is kept.
-const NULLABLE: &[&str] = &[
-    "stream",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "response_format",
-    "tools",
-    "tool_choice",
-    "reasoning_effort",
-    "reasoning",
-];
+/// What a request is read into: the typed optional fields tell an explicit `null`
+/// (`Some(None)`) from an absent field, in the one pass the derive makes.
+#[derive(Deserialize)]
+struct ChatRequestIn {
+    model: String,
+    messages: Vec<Message>,
+    #[serde(default, with = "super::double_option")]
+    stream: Option<Option<bool>>,
+    #[serde(default, with = "super::double_option")]
+    temperature: Option<Option<Number>>,
+    #[serde(default, with = "super::double_option")]
+    top_p: Option<Option<Number>>,
+    #[serde(default, with = "super::double_option")]
+    max_tokens: Option<Option<u64>>,
+    #[serde(default, with = "super::double_option")]
+    max_completion_tokens: Option<Option<u64>>,
+    #[serde(default, with = "super::double_option")]
+    response_format: Option<Option<Value>>,
+    #[serde(default, with = "super::double_option")]
+    tools: Option<Option<Vec<Value>>>,
+    #[serde(default, with = "super::double_option")]
+    tool_choice: Option<Option<Value>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning_effort: Option<Option<Value>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning: Option<Option<Value>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
 
 impl<'de> Deserialize<'de> for ChatRequest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::nulls::deserialize(d, NULLABLE, ChatRequest::deserialize, |r| &mut r.extra)
+        let r = ChatRequestIn::deserialize(d)?;
+        let mut extra = r.extra;
+        let mut keep = super::nulls::Keeper::new(&mut extra);
+        let stream = keep.take("stream", r.stream);
+        let temperature = keep.take("temperature", r.temperature);
+        let top_p = keep.take("top_p", r.top_p);
+        let max_tokens = keep.take("max_tokens", r.max_tokens);
+        let max_completion_tokens = keep.take("max_completion_tokens", r.max_completion_tokens);
+        let response_format = keep.take("response_format", r.response_format);
+        let tools = keep.take("tools", r.tools);
+        let tool_choice = keep.take("tool_choice", r.tool_choice);
+        let reasoning_effort = keep.take("reasoning_effort", r.reasoning_effort);
+        let reasoning = keep.take("reasoning", r.reasoning);
+        Ok(Self {
+            model: r.model,
+            messages: r.messages,
+            stream,
+            temperature,
+            top_p,
+            max_tokens,
+            max_completion_tokens,
+            response_format,
+            tools,
+            tool_choice,
+            reasoning_effort,
+            reasoning,
+            extra,
+        })
     }
 }
 
