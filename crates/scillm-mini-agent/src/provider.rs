@@ -133,7 +133,7 @@ impl Provider for MiniAgentProvider {
                 ..AgentRequest::default()
             })
             .await?;
-        let id = format!("chatcmpl-mini-agent-{}", scillm_core::wire::unix_now());
+        let id = crate::shim::completion_id();
         let mut resp = ChatResponse::from_text(id, request.model, run.final_answer.clone());
         resp.extra.insert("mini_agent".into(), run.details());
         Ok(resp)

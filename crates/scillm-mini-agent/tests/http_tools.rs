@@ -70,12 +70,7 @@ async fn http_tools_are_offered_and_each_call_is_invoked_exactly_once() {
     assert_eq!(out.stopped_reason, StopReason::Success);
 
     let reqs = model.requests();
-    let offered: Vec<&str> = reqs[0]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
+    let offered = support::offered_tools(&reqs[0]);
     assert_eq!(
         offered,
         vec![
