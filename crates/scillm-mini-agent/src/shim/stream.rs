@@ -64,7 +64,7 @@ pub fn stream_run(
         let (result, ()) = tokio::join!(work, pump);
         let _ = tx.send(Item::Done(result));
     });
-    let abort = AbortOnDrop(run);
+    let abort = tokio_util::task::AbortOnDropHandle::new(run);
 
     let first = ChatChunk::delta(
         &id,
@@ -112,13 +112,4 @@ fn items(id: &str, model: &str, item: Item) -> Vec<Result<Event, Infallible>> {
 
 fn event(chunk: &ChatChunk) -> Event {
     Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
-}
-
-/// Aborts the run when the response stream is dropped (client gone).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
