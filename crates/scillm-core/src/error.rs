@@ -196,6 +196,14 @@ impl ProviderError {
         }
     }
 
+    /// The whole seconds a server's `Retry-After` should give for this error's wait hint:
+    /// rounded up (a 1.5 s hint is `2`, never earlier than the upstream asked), at least 1.
+    /// `None` when the upstream gave no hint.
+    pub fn retry_after_header_secs(&self) -> Option<u64> {
+        self.retry_after
+            .map(|d| (d.as_secs_f64().ceil() as u64).max(1))
+    }
+
     /// Whether this is an upstream's refusal of our credentials (401/403 from upstream).
     pub fn is_upstream_auth(&self) -> bool {
         self.kind == ErrorKind::Auth && self.status.is_some()
@@ -293,6 +301,19 @@ mod tests {
         );
         assert_eq!(ProviderError::from_status(429, "").http_status(), 429);
         assert_eq!(ProviderError::from_status(503, "").http_status(), 502);
+        let hinted = |ms| {
+            ProviderError::from_status(429, "")
+                .with_retry_after(Some(Duration::from_millis(ms)))
+                .retry_after_header_secs()
+        };
+        assert_eq!(
+            (hinted(1500), hinted(2000), hinted(10)),
+            (Some(2), Some(2), Some(1))
+        );
+        assert_eq!(
+            ProviderError::from_status(429, "").retry_after_header_secs(),
+            None
+        );
     }
 
     #[test]

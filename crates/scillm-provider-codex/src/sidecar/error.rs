@@ -112,12 +112,7 @@ impl From<ProviderError> for ApiError {
             retry_after: None,
         };
         if e.kind == ErrorKind::Overloaded || e.kind == ErrorKind::RateLimited {
-            // Whole seconds, rounded up: a 1.5 s hint is `Retry-After: 2`.
-            out.retry_after = Some(
-                e.retry_after
-                    .map(|d| (d.as_secs_f64().ceil() as u64).max(1))
-                    .unwrap_or(1),
-            );
+            out.retry_after = Some(e.retry_after_header_secs().unwrap_or(1));
         }
         out
     }
