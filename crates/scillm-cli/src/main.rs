@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use scillm_cli::args::{
-    AuthCommand, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, SidecarArgs,
+    AuthCommand, BatchArgs, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, SidecarArgs,
 };
 use scillm_cli::{auth, batch, chat, doctor, inspect};
 use scillm_core::config::ConfigLoader;
@@ -56,30 +56,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sidecar(a) => serve_sidecar(base, a).await,
         Command::MiniAgent(a) => serve_mini_agent(base, a).await,
-        Command::Chat(a) => run_chat(base, a).await,
-        Command::Batch(a) => {
-            let config = Arc::new(base.load()?);
-            let router = Router::new(config).context("cannot build the router")?;
-            let opts = batch::BatchOptions {
-                concurrency: a.concurrency,
-                timeout: a.timeout.map(Duration::from_secs_f64),
-                fail_fast: a.fail_fast,
-                resume: a.resume,
-                output: a.output.clone(),
-                progress: !a.no_progress,
-                default_provider: a.target.provider.clone(),
-                default_api_base: a.target.api_base.clone(),
-            };
-            let report = batch::run(&router, &a.input, &opts).await?;
-            if report.resumed > 0 {
-                eprintln!(
-                    "resumed: {} of {} lines were already done",
-                    report.resumed, report.total
-                );
-            }
-            eprintln!("{}", report.summary.table());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Chat(a) => kill_codex_children_on_signal(run_chat(base, a)).await,
+        Command::Batch(a) => kill_codex_children_on_signal(run_batch(base, a)).await,
         Command::Models => {
             let loaded = base.load_with_sources()?;
             out(&inspect::models(&loaded));
@@ -125,6 +103,47 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stdout)]
 fn out(s: &str) {
     print!("{s}");
+}
+
+async fn run_batch(base: ConfigLoader, a: BatchArgs) -> anyhow::Result<ExitCode> {
+    let config = Arc::new(base.load()?);
+    let router = Router::new(config).context("cannot build the router")?;
+    let opts = batch::BatchOptions {
+        concurrency: a.concurrency,
+        timeout: a.timeout.map(Duration::from_secs_f64),
+        fail_fast: a.fail_fast,
+        resume: a.resume,
+        output: a.output.clone(),
+        progress: !a.no_progress,
+        default_provider: a.target.provider.clone(),
+        default_api_base: a.target.api_base.clone(),
+    };
+    let report = batch::run(&router, &a.input, &opts).await?;
+    if report.resumed > 0 {
+        eprintln!(
+            "resumed: {} of {} lines were already done",
+            report.resumed, report.total
+        );
+    }
+    eprintln!("{}", report.summary.table());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `work`; on SIGINT/SIGTERM kill the Codex children of this process's embedded
+/// sidecars first (SPEC §12 "No orphans"), then exit with status 130. What a batch had
+/// finished is already written (output lines are flushed as they complete).
+async fn kill_codex_children_on_signal(
+    work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    let signal = scillm_provider_codex::sidecar::shutdown_signal();
+    tokio::select! {
+        r = work => r,
+        _ = signal => {
+            let n = scillm_provider_codex::embedded::shutdown_all();
+            eprintln!("interrupted: stopped the Codex children of {n} embedded sidecar(s)");
+            std::process::exit(130);
+        }
+    }
 }
 
 async fn run_chat(base: ConfigLoader, a: ChatArgs) -> anyhow::Result<ExitCode> {

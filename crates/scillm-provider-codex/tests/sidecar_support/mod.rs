@@ -46,9 +46,11 @@ pub fn auth_dir() -> tempfile::TempDir {
     dir
 }
 
-/// A config that runs `script` (a fixture) as the Codex CLI, credentials in `auth`.
+/// A config that runs `script` (a fixture) as `codex exec` (`CODEX_BACKEND=exec`),
+/// credentials in `auth`.
 pub fn cli_config(script: &str, auth: &Path, extra: &[(&str, Value)]) -> Config {
     let mut values = vec![
+        ("sidecar.backend", json!("exec")),
         ("sidecar.cmd", json!(fixture(script).display().to_string())),
         (
             "sidecar.auth_path",
