@@ -227,8 +227,7 @@ async fn other_exit_codes_are_502_with_the_stderr_tail() {
         "{text}"
     );
     // A turn that fails before any content: the streamed request gets the same error.
-    let (status, _, streamed) =
-        post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
+    let (status, _, streamed) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
     assert_eq!(status, 502, "{streamed}");
     assert_eq!(error_of(&streamed), error_of(&text));
 }

@@ -69,8 +69,7 @@ async fn the_absolute_timeout_is_a_504_too() {
         .unwrap()
         .contains("ABS_TIMEOUT_S"));
     // Streamed, nothing was sent before the timeout: the same 504.
-    let (status, _, streamed) =
-        post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
+    let (status, _, streamed) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), true)).await;
     assert_eq!(status, 504, "{streamed}");
     assert_eq!(error_of(&streamed)["type"], "timeout_error");
 }
