@@ -240,7 +240,9 @@ pub fn decline(method: &str) -> Result<Value, (i64, String)> {
         "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => {
             Ok(json!({ "decision": "decline" }))
         }
-        "execCommandApproval" | "applyPatchApproval" => Ok(json!({ "decision": "denied" })),
+        "execCommandApproval" | "applyPatchApproval" => Ok(json!({
+            "decision": { "denied": { "rejection": "declined by the scillm sidecar: approvals are never granted" } }
+        })),
         "item/tool/requestUserInput" => Ok(json!({ "answers": {} })),
         "mcpServer/elicitation/request" => Ok(json!({ "action": "decline" })),
         other => Err((
