@@ -81,7 +81,7 @@ pub struct InitializeParams {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitializeResponse {
-    /// e.g. `codex_cli_rs/0.171.0 (…)`.
+    /// e.g. `codex_cli_rs/1.2.3 (…)`.
     pub user_agent: String,
 }
 
@@ -262,7 +262,7 @@ pub const DECLINED_REQUESTS: &[&str] = &[
     "mcpServer/elicitation/request",
 ];
 
-/// The version in a user agent such as `codex_cli_rs/0.171.0 (Linux …) …`.
+/// The version in a user agent such as `codex_cli_rs/1.2.3 (Linux …) …`.
 pub fn version_of_user_agent(ua: &str) -> Option<String> {
     let after = ua.split_once('/')?.1;
     let v: String = after
@@ -279,9 +279,8 @@ mod tests {
     #[test]
     fn versions_and_declines() {
         assert_eq!(
-            version_of_user_agent("codex_cli_rs/0.171.0 (Linux 6.1; x86_64) scillm/0.1.0")
-                .as_deref(),
-            Some("0.171.0")
+            version_of_user_agent("codex_cli_rs/1.2.3 (Linux 6.1; x86_64) scillm/0.1.0").as_deref(),
+            Some("1.2.3")
         );
         assert!(decline("item/tool/call").is_err());
         for m in DECLINED_REQUESTS {
