@@ -161,3 +161,38 @@ async fn the_child_environment_is_the_allowlist() {
         sc.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_used_up_rate_limit_window_is_429_with_retry_after() {
+    let auth = auth_dir();
+    let state = tempfile::tempdir().unwrap();
+    let sc = fault_sidecar("app-server", "quota", auth.path(), state.path(), &[]).await;
+    let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
+    assert_eq!(status, 200, "{text}");
+    let h = health(sc.base().as_str()).await;
+    assert_eq!(h["rate_limits"]["primary"]["usedPercent"], 100, "{h}");
+    for stream in [false, true] {
+        let (status, headers, text) =
+            post_chat(sc.base().as_str(), &chat_body(json!("hi"), stream)).await;
+        assert_eq!(status, 429, "{text}");
+        assert_eq!(error_of(&text)["code"], "codex_quota_exhausted");
+        let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((100..=121).contains(&wait), "Retry-After {wait}");
+    }
+    sc.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn approval_requests_are_declined() {
+    let auth = auth_dir();
+    let state = tempfile::tempdir().unwrap();
+    let sc = fault_sidecar("app-server", "approval", auth.path(), state.path(), &[]).await;
+    let (status, _, text) = post_chat(sc.base().as_str(), &chat_body(json!("hi"), false)).await;
+    assert_eq!(status, 200, "{text}");
+    let reply: Value = serde_json::from_str(&read(&state.path().join("approval"))).unwrap();
+    assert_eq!(
+        reply,
+        json!({"id": "srv-1", "result": {"decision": "decline"}})
+    );
+    sc.shutdown().await.unwrap();
+}
