@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::{root, run_cmd};
 
-/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`; all when none).
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `codex`; all
+/// when none). With a subset, only their sections of `BENCHMARKS.md` are replaced.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -37,19 +38,28 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("load") {
         load(&bin, &mut report)?;
     }
+    if want("codex") {
+        crate::bench_codex::codex(&bin, &mut report)?;
+    }
     let path = root().join("BENCHMARKS.md");
-    std::fs::write(&path, report.render())?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(old) if !args.is_empty() => report.merge_into(&old),
+        _ => report.render(),
+    };
+    std::fs::write(&path, text)?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
 
+/// The sections of `BENCHMARKS.md` a run produced.
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     sections: Vec<(String, String)>,
 }
 
 impl Report {
-    fn add(&mut self, title: &str, body: String) {
+    /// Add section `title`.
+    pub(crate) fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
     }
@@ -62,6 +72,30 @@ impl Report {
         }
         out.push('\n');
         out.push_str(include_str!("bench_notes.md"));
+        out
+    }
+
+    /// `old` with each produced section replaced (or, when new, put before the notes).
+    fn merge_into(&self, old: &str) -> String {
+        let mut out = old.to_string();
+        for (t, b) in &self.sections {
+            let heading = format!("\n## {t}\n");
+            let section = format!("{heading}\n{b}\n");
+            match out.find(&heading) {
+                Some(start) => {
+                    let after = start + heading.len();
+                    let end = out[after..]
+                        .find("\n## ")
+                        .map(|i| after + i)
+                        .unwrap_or(out.len());
+                    out.replace_range(start..end, &section);
+                }
+                None => {
+                    let at = out.find("\n## Analysis").unwrap_or(out.len());
+                    out.insert_str(at, &section);
+                }
+            }
+        }
         out
     }
 }
@@ -102,7 +136,7 @@ fn machine() -> String {
 }
 
 /// A child process killed when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -113,7 +147,16 @@ impl Drop for Guard {
 
 /// Start the mock upstream and read the base it prints.
 fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
-    let mut child = Command::new(bin.join("mock-upstream"))
+    mock_process(bin, "mock-upstream", extra)
+}
+
+/// Start mock program `name` and read the base it prints (`listening http://…`).
+pub(crate) fn mock_process(
+    bin: &Path,
+    name: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Guard, String)> {
+    let mut child = Command::new(bin.join(name))
         .args(extra)
         .stderr(Stdio::piped())
         .spawn()?;
@@ -141,7 +184,7 @@ fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64().unwrap_or(0.0)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
@@ -231,7 +274,7 @@ fn memory(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
