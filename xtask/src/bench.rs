@@ -280,7 +280,8 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn healthy(port: u16) -> bool {
+/// Whether a server on `port` answers `GET /healthz` with 200 and `"ok":true`.
+pub(crate) fn healthy(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::bench::{free_port, median, mock_process, Guard, Report};
+use crate::bench::{free_port, healthy, median, mock_process, Guard, Report};
 use crate::externals;
 use crate::root;
 
@@ -43,21 +43,6 @@ fn chat(port: u16) -> anyhow::Result<Duration> {
         answer.chars().take(400).collect::<String>()
     );
     Ok(t.elapsed())
-}
-
-fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
 }
 
 /// A `CODEX_HOME` selecting the mock, with the shell snapshot off.

@@ -67,9 +67,11 @@ async fn run(
     let app = sidecar.inner.app_server.clone();
     let limits = sidecar.inner.cli.timeouts();
     let abs = Instant::now() + limits.abs;
+    let begun = Instant::now() + limits.idle;
     let started = tokio::select! {
         r = begin(&app, &conn, &prepared, &sidecar.config().sidecar.sandbox) => r,
         _ = sleep_until(abs) => Err(timeout("codex_timeout", "ran longer than ABS_TIMEOUT_S", limits.abs)),
+        _ = sleep_until(begun) => Err(timeout("codex_idle_timeout", "did not start within IDLE_TIMEOUT_S", limits.idle)),
         _ = tx.closed() => return,
     };
     let (thread_id, turn_id, mut notes) = match started {
