@@ -10,6 +10,7 @@
 
 pub mod protocol;
 pub mod rpc;
+mod spare;
 mod turn;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -67,6 +68,7 @@ struct Inner {
     stderr_tail: Arc<Mutex<Vec<u8>>>,
     children: Children,
     shutdown: CancellationToken,
+    spare: spare::Spare,
 }
 
 /// The delay before restart number `failures` (1-based): 1 s doubling, at most 30 s.
@@ -90,6 +92,7 @@ impl AppServer {
                 stderr_tail: Arc::new(Mutex::new(Vec::new())),
                 children,
                 shutdown,
+                spare: spare::Spare::default(),
             }),
         }
     }
@@ -133,6 +136,11 @@ impl AppServer {
             .max()
     }
 
+    /// The spare-thread slot.
+    fn spare(&self) -> &spare::Spare {
+        &self.inner.spare
+    }
+
     /// A turn completed: the next failure starts the backoff from 1 s again.
     pub fn turn_succeeded(&self) {
         self.inner.failures.store(0, Ordering::Relaxed);
@@ -141,6 +149,9 @@ impl AppServer {
     /// The live connection, starting (or restarting, after the backoff) the child first
     /// when there is none.
     pub async fn connection(&self, cli: &CliBackend) -> Result<Arc<Conn>, ApiError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(gone("is not started: the sidecar is shutting down"));
+        }
         let mut state = self.inner.state.lock().await;
         if let Some(live) = &state.live {
             if !live.conn.closed().is_cancelled() {

@@ -4,7 +4,7 @@
 //! connection as `codex_output_unrecognised`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
@@ -33,6 +33,7 @@ type Reply = Result<Value, ApiError>;
 /// A live connection. Cheap to share; closed once, for one reason.
 #[derive(Debug)]
 pub struct Conn {
+    id: u64,
     stdin: tokio::sync::Mutex<ChildStdin>,
     next_id: AtomicI64,
     pending: Mutex<HashMap<i64, oneshot::Sender<Reply>>>,
@@ -54,7 +55,9 @@ impl Conn {
     /// A connection writing to `stdin`; `rate_limits` receives the merged
     /// `account/rateLimits/updated` snapshots.
     pub fn new(stdin: ChildStdin, rate_limits: Arc<Mutex<Option<Value>>>) -> Arc<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
             stdin: tokio::sync::Mutex::new(stdin),
             next_id: AtomicI64::new(1),
             pending: Mutex::new(HashMap::new()),
@@ -63,6 +66,11 @@ impl Conn {
             reason: Mutex::new(None),
             rate_limits,
         })
+    }
+
+    /// This connection's id, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Cancelled once the connection is closed.

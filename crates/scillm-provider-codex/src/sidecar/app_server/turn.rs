@@ -1,5 +1,6 @@
-//! One request on the app-server: `thread/start {ephemeral, sandbox, approvalPolicy:
-//! "never"}`, `turn/start {threadId, input, model?, effort?, outputSchema?}`, then the
+//! One request on the app-server: a thread (`thread/start {ephemeral, sandbox, approvalPolicy:
+//! "never"}`, or the spare one started ahead), `turn/start {threadId, input, model?, effort?,
+//! outputSchema?}`, then the
 //! thread's notifications as [`TurnEvent`]s until `turn/completed`. A client that goes
 //! away, `ABS_TIMEOUT_S` and `IDLE_TIMEOUT_S` send `turn/interrupt`; the child exiting
 //! ends the turn with its 502.
@@ -12,11 +13,11 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 use super::protocol::{
-    method, notification, ThreadStartParams, ThreadStartResponse, ThreadTokenUsage,
-    ThreadUnsubscribeParams, TurnInterruptParams, TurnStartParams, TurnStartResponse, UserInput,
+    method, notification, ThreadTokenUsage, ThreadUnsubscribeParams, TurnInterruptParams,
+    TurnStartParams, TurnStartResponse, UserInput,
 };
 use super::rpc::{Conn, Notification};
-use super::AppServer;
+use super::{spare, AppServer};
 use crate::sidecar::answer::TurnHandle;
 use crate::sidecar::error::ApiError;
 use crate::sidecar::request::Prepared;
@@ -147,22 +148,11 @@ async fn run(
 /// turn starts, so none is missed.
 async fn begin(
     app: &AppServer,
-    conn: &Conn,
+    conn: &Arc<Conn>,
     prepared: &Prepared,
     sandbox: &str,
 ) -> Result<(String, String, mpsc::UnboundedReceiver<Notification>), ApiError> {
-    let sc = ThreadStartParams {
-        ephemeral: true,
-        sandbox: sandbox.to_string(),
-        approval_policy: "never".into(),
-        cwd: prepared.dir.path().display().to_string(),
-        model: (!prepared.model.is_empty()).then(|| prepared.model.clone()),
-    };
-    let thread: ThreadStartResponse = conn.request(method::THREAD_START, &sc).await?;
-    if let Some(v) = thread.thread.cli_version.filter(|v| !v.is_empty()) {
-        app.set_version(v);
-    }
-    let thread_id = thread.thread.id;
+    let thread_id = spare::thread_for_request(app, conn, sandbox, prepared.dir.path()).await?;
     let notes = conn.subscribe(&thread_id);
     let mut input = vec![UserInput::Text {
         text: prepared.prompt.clone(),
