@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::time::Duration;
 
 use scillm_core::Config;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +37,8 @@ pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) limiter: Limiter,
     pub(crate) cli: CliBackend,
-    pub(crate) http: reqwest::Client,
+    /// The forward-mode client (lenient reading, no retries of its own).
+    pub(crate) forward: crate::client::HttpChatClient,
     /// Cancelled when the server shuts down: every running CLI group is killed.
     pub(crate) shutdown: CancellationToken,
     /// The process groups of running Codex children.
@@ -63,10 +63,8 @@ impl Sidecar {
         let sc = &config.sidecar;
         let limiter = Limiter::new(sc.max_concurrency.max(1), sc.queue_size);
         let cli = CliBackend::new(&config, cli_env);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| SidecarError::Client(e.to_string()))?;
+        let forward =
+            super::forward::client(&config).map_err(|e| SidecarError::Client(e.to_string()))?;
         let shutdown = CancellationToken::new();
         let children = Children::default();
         let app_server = AppServer::new(children.clone(), shutdown.clone());
@@ -75,7 +73,7 @@ impl Sidecar {
                 config,
                 limiter,
                 cli,
-                http,
+                forward,
                 shutdown,
                 children,
                 app_server,
