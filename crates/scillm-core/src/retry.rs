@@ -54,6 +54,19 @@ impl RetryPolicy {
         capped.mul_f64(1.05 + 0.10 * u.clamp(0.0, 1.0))
     }
 
+    /// This policy with at most `cap` retries (`None`: unchanged). The router passes a cap
+    /// of 0 in [`crate::CallContext::max_retries`] when another target can take a failure at
+    /// once, so the provider does not wait out a hint first (SPEC §13).
+    pub fn capped(&self, cap: Option<u32>) -> std::borrow::Cow<'_, RetryPolicy> {
+        match cap {
+            Some(c) if c < self.max_retries => std::borrow::Cow::Owned(RetryPolicy {
+                max_retries: c,
+                ..self.clone()
+            }),
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// A jitter source: seeded when the policy has a seed.
     pub fn jitter(&self) -> Jitter {
         match self.seed {
@@ -118,8 +131,17 @@ pub struct RetryStats {
     pub first_failure_status: Option<u16>,
     /// The sleep before each retry, in ms.
     pub retry_sequence: Vec<u64>,
-    /// The status of each attempt that had one, in order.
+    /// Each status seen, once, in first-seen order (SPEC §13).
     pub statuses: Vec<u16>,
+}
+
+impl RetryStats {
+    /// Note `status` in [`RetryStats::statuses`] unless it is already there.
+    pub fn see_status(&mut self, status: u16) {
+        if !self.statuses.contains(&status) {
+            self.statuses.push(status);
+        }
+    }
 }
 
 /// A shared slot a provider writes its [`RetryStats`] into, so a caller sees them even
@@ -180,7 +202,7 @@ where
         let err = match attempt(n).await {
             Ok((value, status)) => {
                 if let Some(s) = status {
-                    stats.statuses.push(s);
+                    stats.see_status(s);
                 }
                 stats.final_status = status;
                 slot.record(stats);
@@ -191,7 +213,7 @@ where
         stats.failures += 1;
         stats.final_status = err.status;
         if let Some(s) = err.status {
-            stats.statuses.push(s);
+            stats.see_status(s);
             stats.first_failure_status.get_or_insert(s);
         }
         if let Some(ra) = err.retry_after {
@@ -213,6 +235,9 @@ where
         stats.attempts = n;
         stats.retry_sequence.push(ms);
         stats.total_sleep_ms = stats.total_sleep_ms.saturating_add(ms);
+        // Recorded before sleeping: a caller that times out or is cancelled during the
+        // sleep or the next attempt still sees every retry made (SPEC §13).
+        slot.record(stats.clone());
         if policy.log_retries {
             tracing::warn!(
                 target: "scillm::retry",
@@ -372,7 +397,7 @@ mod tests {
         assert_eq!(s.final_status, Some(200));
         assert_eq!(s.first_failure_status, Some(502));
         assert_eq!(s.retry_sequence.len(), 2);
-        assert_eq!(s.statuses, vec![502, 502, 200]);
+        assert_eq!(s.statuses, vec![502, 200]);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use scillm_core::config::secs;
-use scillm_core::{Config, ErrorKind, ProviderError};
+use scillm_core::{ErrorKind, ProviderError};
 use tokio_util::sync::CancellationToken;
 
 use crate::execute::{execute, ExecEnv, Outcome, Progress};
 use crate::json_check::{set_schema_format, JsonExpectation};
 use crate::options::make_deterministic;
 use crate::request::{RequestItem, ResponseMode};
-use crate::resolve::Resolver;
 use crate::result::{empty_response, ErrorType, RouterMeta, RouterResult};
+use crate::router::Inner;
 
 /// What every item of one run shares.
 #[derive(Debug, Clone)]
@@ -52,13 +52,13 @@ impl RunSettings {
 
 /// Run item `index`, queued since `queued_at`. Always returns its result.
 pub async fn run_item(
-    config: &Config,
-    resolver: &Resolver,
+    inner: &Inner,
     index: usize,
     item: RequestItem,
     queued_at: Instant,
     settings: &RunSettings,
 ) -> RouterResult {
+    let config = &inner.config;
     let model_hint = item.model_hint();
     let started = Instant::now();
     let queue_ms = ms(started.duration_since(queued_at));
@@ -91,8 +91,8 @@ pub async fn run_item(
         .or(settings.timeout)
         .or_else(|| config.router.timeout_s.map(secs));
     let env = ExecEnv {
-        resolver,
-        cooldown: secs(config.router.cooldown_s),
+        resolver: &inner.resolver,
+        policy: &inner.policy,
         deadline: timeout.map(|t| started + t),
     };
     let mut progress = Progress::default();
@@ -118,8 +118,9 @@ pub async fn run_item(
     meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
     meta.fallback_used = progress.fallback_used;
     meta.model_fallback = progress.model_fallback.clone();
-    if config.router.retry_meta {
-        meta.retries = Some(progress.retries());
+    let full = config.codex_agent.enable_metrics;
+    if config.router.retry_meta || full {
+        meta.retries = Some(progress.retries(full));
     }
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);

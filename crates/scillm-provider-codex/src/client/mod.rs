@@ -84,7 +84,22 @@ impl HttpChatClient {
     /// A client named `label` (used in logs and errors) with the retry policy and timeouts
     /// of `config`. Builds the one connection pool this provider instance uses.
     pub fn new(label: &'static str, config: &CodexAgentConfig) -> Result<Self, ProviderError> {
-        let attempt_timeout = non_zero(config.attempt_timeout());
+        Self::with_policy(
+            label,
+            config.retry_policy(),
+            non_zero(config.attempt_timeout()),
+            non_zero(config.deadline()),
+        )
+    }
+
+    /// A client named `label` with `policy`, a per-attempt timeout and an overall
+    /// deadline per call (`None`: unbounded, the caller's deadline still applies).
+    pub fn with_policy(
+        label: &'static str,
+        policy: RetryPolicy,
+        attempt_timeout: Option<Duration>,
+        call_deadline: Option<Duration>,
+    ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("scillm/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -100,9 +115,9 @@ impl HttpChatClient {
         Ok(Self {
             label,
             http,
-            policy: config.retry_policy(),
+            policy,
             attempt_timeout,
-            call_deadline: non_zero(config.deadline()),
+            call_deadline,
         })
     }
 
@@ -128,7 +143,8 @@ impl HttpChatClient {
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+        let policy = self.policy.capped(ctx.max_retries);
+        run_with_retry(&policy, deadline, &ctx.stats, self.label, |_| {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
@@ -157,7 +173,8 @@ impl HttpChatClient {
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        let resp = run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+        let policy = self.policy.capped(ctx.max_retries);
+        let resp = run_with_retry(&policy, deadline, &ctx.stats, self.label, |_| {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
