@@ -166,6 +166,15 @@ impl RetryStatsSlot {
     pub fn get(&self) -> Option<RetryStats> {
         self.0.lock().ok().and_then(|g| g.clone())
     }
+
+    /// The retries recorded so far (`None` before the first record), without copying the
+    /// whole record.
+    pub fn attempts(&self) -> Option<u32> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|s| s.attempts))
+    }
 }
 
 /// Whether an error of this kind is worth another attempt.

@@ -45,8 +45,14 @@ model_list:
     let d = &c.model_list[0];
     assert_eq!(d.provider, "openai", "inferred from the model prefix");
     assert_eq!(d.model.as_deref(), Some("gpt-4o-mini"));
-    assert_eq!((d.rpm, d.tpm, d.max_parallel_requests), (Some(60), Some(1000), Some(2)));
-    assert_eq!((d.timeout_s, d.num_retries, d.cooldown_s), (Some(5.0), Some(1), Some(3.0)));
+    assert_eq!(
+        (d.rpm, d.tpm, d.max_parallel_requests),
+        (Some(60), Some(1000), Some(2))
+    );
+    assert_eq!(
+        (d.timeout_s, d.num_retries, d.cooldown_s),
+        (Some(5.0), Some(1), Some(3.0))
+    );
     assert_eq!((d.weight, d.order), (Some(2.5), Some(1)));
     let codex = &c.model_list[1];
     assert_eq!(codex.provider, "codex-agent", "inferred from model_name");
@@ -110,7 +116,10 @@ fn environment_overrides_still_win_over_a_litellm_file() {
     let c = load(
         "config.yaml",
         "model_list: []\nrouter_settings:\n  num_retries: 1\n",
-        &[("SCILLM_NUM_RETRIES", "5"), ("SCILLM_DETERMINISTIC_SEED", "9")],
+        &[
+            ("SCILLM_NUM_RETRIES", "5"),
+            ("SCILLM_DETERMINISTIC_SEED", "9"),
+        ],
     )
     .unwrap();
     assert_eq!(c.router.num_retries, 5);

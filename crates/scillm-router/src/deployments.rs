@@ -21,16 +21,16 @@ use crate::state::{Limits, RouterState};
 #[derive(Debug)]
 pub struct DeploymentState {
     /// `{model_name}#{n}`, n counting the deployments of that name from 0.
-    pub id: String,
+    pub id: Arc<str>,
     /// The model name it serves.
     pub model_name: String,
     /// The canonical provider name.
-    pub provider_name: String,
+    pub provider_name: Arc<str>,
     /// The provider instance (built with the deployment's base, key, model, retries and
     /// timeout).
     pub provider: SharedProvider,
     /// The upstream model id sent to the provider.
-    pub model: String,
+    pub model: Arc<str>,
     /// `max_parallel_requests`, when set.
     pub slots: Option<Arc<Semaphore>>,
     /// `rpm` / `tpm`.
@@ -76,9 +76,9 @@ impl DeploymentState {
         let slots = dep.max_parallel_requests.or(router.max_parallel_requests);
         Ok(Self {
             model_name: dep.model_name.clone(),
-            provider_name: reg.name.to_string(),
+            provider_name: Arc::from(reg.name),
             provider,
-            model,
+            model: Arc::from(model),
             slots: slots.map(|n| Arc::new(Semaphore::new(n.max(1)))),
             limits: Limits {
                 rpm: dep.rpm.or(router.rpm),
@@ -90,7 +90,7 @@ impl DeploymentState {
             order: dep.order.unwrap_or(u32::MAX),
             in_flight: AtomicUsize::new(0),
             latency_us: AtomicU64::new(0),
-            id,
+            id: Arc::from(id),
         })
     }
 

@@ -1,27 +1,29 @@
 //! Running one parsed request: the failover loop (`crate::failover`), the schema-first
 //! retry, and the bookkeeping (`Progress`) that survives a timeout or a cancellation.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scillm_core::wire::{ChatRequest, ChatResponse};
-use scillm_core::{ErrorKind, ProviderError, RetryStatsSlot};
+use scillm_core::{Config, ErrorKind, ProviderError, RetryStatsSlot};
 
 use crate::failover::{self, Answer, Mode, Policy};
 use crate::json_check::{set_json_object_format, JsonExpectation, JsonOutcome};
 use crate::request::{ResponseMode, RouterRequest};
 use crate::resolve::Resolver;
-use crate::result::RetriesMeta;
+use crate::result::{RetriesMeta, RouterMeta};
+use crate::run::ms;
 
 /// What is known about a call so far; filled in as it goes, so it is there even when the
 /// call is cut short.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// The last provider called.
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// The last model id sent.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// The last deployment called.
-    pub deployment: Option<String>,
+    pub deployment: Option<Arc<str>>,
     /// Time spent waiting for deployment slots and rate-limit admission.
     pub slot_wait: Duration,
     /// Whether the schema-first retry ran.
@@ -37,6 +39,30 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// The `scillm_router` record of item `index` so far: where it went, `queue_ms` (slot
+    /// and admission waits), `timing_ms` (`elapsed` less those waits), the retries when
+    /// `config` asks for them. `requested` is the model the item named.
+    pub fn meta(
+        &mut self,
+        index: usize,
+        elapsed: Duration,
+        requested: &str,
+        config: &Config,
+    ) -> RouterMeta {
+        let mut meta = RouterMeta::new(index);
+        meta.queue_ms = ms(self.slot_wait);
+        meta.timing_ms = ms(elapsed.saturating_sub(self.slot_wait));
+        meta.provider = self.provider.as_deref().map(str::to_string);
+        meta.model = Some(self.model.as_deref().unwrap_or(requested).to_string());
+        meta.deployment = self.deployment.as_deref().map(str::to_string);
+        meta.model_fallback = self.model_fallback.take();
+        let full = config.codex_agent.enable_metrics;
+        if config.router.retry_meta || full {
+            meta.retries = Some(self.retries(full));
+        }
+        meta
+    }
+
     /// The retry stats of every call made, added up: `attempts` counts every attempt
     /// after the first, the router's failovers included; with `full`, the whole record
     /// (SPEC §13).

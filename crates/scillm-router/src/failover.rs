@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use scillm_core::retry::is_retryable;
 use scillm_core::wire::{ChatRequest, ChatResponse};
 use scillm_core::{CallContext, ChunkStream, ErrorKind, ProviderError, RetryStatsSlot};
 use tokio::sync::OwnedSemaphorePermit;
@@ -75,19 +76,21 @@ pub async fn call_with_failover(
     progress: &mut Progress,
     mode: Mode,
 ) -> Result<(Answer, Held), ProviderError> {
-    let targets = env.resolver.resolve(item)?;
+    let mut targets = env.resolver.resolve(item)?;
+    // Target sets are 64-bit masks; no model name has more targets than that in practice.
+    targets.truncate(Set::CAPACITY);
     let policy = env.policy;
     let state = policy.state.as_ref();
     let max_attempts = policy.num_retries.saturating_add(1);
     let mut attempts = 0u32;
-    let mut tried: Vec<usize> = Vec::new();
+    let mut tried = Set::default();
     let mut estimate: Option<u64> = None;
     let mut last: Option<ProviderError> = None;
     let mut sleep_before = Duration::ZERO;
     loop {
-        let healthy: Vec<usize> = (0..targets.len())
-            .filter(|&i| cooling_left(&targets[i], state).is_none())
-            .collect();
+        let healthy = Set::from_fn(targets.len(), |i| {
+            cooling_left(&targets[i], state).is_none()
+        });
         if healthy.is_empty() {
             let wait = targets
                 .iter()
@@ -105,14 +108,17 @@ pub async fn call_with_failover(
             sleep_before += wait;
             continue;
         }
-        let Some(i) = choose(&targets, &healthy, &tried, policy) else {
+        let untried = !healthy.minus(tried).is_empty();
+        if !untried && last.as_ref().is_some_and(|e| !is_retryable(e.kind)) {
+            // Every target refused in a way a retry would not change (auth, not found).
+            return Err(last.unwrap_or_else(no_target));
+        }
+        let Some(i) = choose(&targets, healthy, tried, policy) else {
             return Err(last.unwrap_or_else(no_target));
         };
         let target = &targets[i];
         let alone = healthy.len() == 1;
-        if !tried.contains(&i) {
-            tried.push(i);
-        }
+        tried.insert(i);
         let mut held = Held::default();
         if let Some(d) = &target.state {
             let waited = Instant::now();
@@ -149,7 +155,7 @@ pub async fn call_with_failover(
                         e.wait.as_secs_f64()
                     ),
                 );
-                let others = healthy.iter().any(|h| !tried.contains(h));
+                let others = !healthy.minus(tried).is_empty();
                 last = Some(err);
                 if others {
                     continue;
@@ -159,9 +165,9 @@ pub async fn call_with_failover(
             held._in_flight = Some(d.enter());
             progress.charged = tokens;
         }
-        progress.provider = Some(target.provider_name.clone());
-        progress.model = Some(target.model.clone());
-        progress.deployment = Some(target.deployment.clone());
+        progress.provider = Some(Arc::clone(&target.provider_name));
+        progress.model = Some(Arc::clone(&target.model));
+        progress.deployment = Some(Arc::clone(&target.deployment));
         let slot = RetryStatsSlot::new();
         progress
             .calls
@@ -183,7 +189,7 @@ pub async fn call_with_failover(
         };
         let started = Instant::now();
         let result = call_target(target, request.clone(), &ctx, mode).await;
-        attempts = attempts.saturating_add(slot.get().map_or(1, |s| s.attempts + 1));
+        attempts = attempts.saturating_add(slot.attempts().map_or(1, |n| n + 1));
         match result {
             Ok(answer) => {
                 if let Some(d) = &target.state {
@@ -228,23 +234,16 @@ pub async fn call_with_failover(
 /// The target to call next among the `healthy` positions: one not tried yet if any
 /// (the first group of targets — the model name's, then each fallback's — that has one),
 /// else any healthy one; within the group, the routing strategy's pick.
-fn choose(
-    targets: &[Target],
-    healthy: &[usize],
-    tried: &[usize],
-    policy: &Policy,
-) -> Option<usize> {
-    let fresh: Vec<usize> = healthy
-        .iter()
-        .copied()
-        .filter(|i| !tried.contains(i))
-        .collect();
-    let pool = if fresh.is_empty() { healthy } else { &fresh };
-    let first = *pool.first()?;
+fn choose(targets: &[Target], healthy: Set, tried: Set, policy: &Policy) -> Option<usize> {
+    if healthy.len() == 1 {
+        return healthy.first();
+    }
+    let fresh = healthy.minus(tried);
+    let pool = if fresh.is_empty() { healthy } else { fresh };
+    let first = pool.first()?;
     let group = &targets[first].fallback_of;
     let same: Vec<usize> = pool
         .iter()
-        .copied()
         .filter(|&i| &targets[i].fallback_of == group)
         .collect();
     let deployed: Vec<&crate::deployments::DeploymentState> = same
@@ -257,6 +256,51 @@ fn choose(
     let model = &deployed[0].model_name;
     let k = policy.picker.pick(model, &deployed, policy.state.as_ref());
     same.get(k).copied()
+}
+
+/// A set of target positions (below [`Set::CAPACITY`]) as a bit mask: no allocation per
+/// request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Set(u64);
+
+impl Set {
+    const CAPACITY: usize = 64;
+
+    fn from_fn(n: usize, f: impl Fn(usize) -> bool) -> Self {
+        let mut s = Set::default();
+        for i in 0..n.min(Self::CAPACITY) {
+            if f(i) {
+                s.insert(i);
+            }
+        }
+        s
+    }
+
+    fn insert(&mut self, i: usize) {
+        if i < Self::CAPACITY {
+            self.0 |= 1 << i;
+        }
+    }
+
+    fn minus(self, other: Set) -> Set {
+        Set(self.0 & !other.0)
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    fn len(self) -> u32 {
+        self.0.count_ones()
+    }
+
+    fn first(self) -> Option<usize> {
+        (!self.is_empty()).then(|| self.0.trailing_zeros() as usize)
+    }
+
+    fn iter(self) -> impl Iterator<Item = usize> {
+        (0..Self::CAPACITY).filter(move |i| self.0 & (1 << i) != 0)
+    }
 }
 
 /// How long `target` still cools down (never for targets without a deployment).
@@ -274,7 +318,8 @@ async fn call_target(
     ctx: &CallContext,
     mode: Mode,
 ) -> Result<Answer, ProviderError> {
-    request.model.clone_from(&target.model);
+    request.model.clear();
+    request.model.push_str(&target.model);
     match mode {
         Mode::Stream => {
             request.stream = Some(true);

@@ -22,11 +22,11 @@ pub struct Target {
     /// The provider instance.
     pub provider: SharedProvider,
     /// Its canonical name.
-    pub provider_name: String,
+    pub provider_name: Arc<str>,
     /// The model id to send.
-    pub model: String,
+    pub model: Arc<str>,
     /// The deployment label of `scillm_router.deployment`.
-    pub deployment: String,
+    pub deployment: Arc<str>,
     /// The configured deployment (for its slots and cooldown), when there is one.
     pub state: Option<Arc<DeploymentState>>,
     /// The `router.fallbacks` model name this target serves, when it is a fallback.
@@ -66,9 +66,9 @@ impl Resolver {
             let (canonical, provider) = self.adhoc_provider(name)?;
             return Ok(vec![Target {
                 provider,
-                provider_name: canonical.to_string(),
-                model: model.to_string(),
-                deployment: format!("direct:{canonical}"),
+                provider_name: Arc::from(canonical),
+                model: Arc::from(model),
+                deployment: Arc::from(format!("direct:{canonical}")),
                 state: None,
                 fallback_of: None,
             }]);
@@ -106,9 +106,9 @@ impl Resolver {
         let (canonical, provider) = self.adhoc_provider(CODEX_AGENT)?;
         Ok(Some(Target {
             provider,
-            provider_name: canonical.to_string(),
-            model: model.to_string(),
-            deployment: CODEX_AGENT.to_string(),
+            provider_name: Arc::from(canonical),
+            model: Arc::from(model),
+            deployment: Arc::from(CODEX_AGENT),
             state: None,
             fallback_of: None,
         }))
@@ -153,9 +153,9 @@ impl Resolver {
 fn deployed(d: &Arc<DeploymentState>, fallback_of: Option<&String>) -> Target {
     Target {
         provider: Arc::clone(&d.provider),
-        provider_name: d.provider_name.clone(),
-        model: d.model.clone(),
-        deployment: d.id.clone(),
+        provider_name: Arc::clone(&d.provider_name),
+        model: Arc::clone(&d.model),
+        deployment: Arc::clone(&d.id),
         state: Some(Arc::clone(d)),
         fallback_of: fallback_of.cloned(),
     }

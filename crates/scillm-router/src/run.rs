@@ -109,19 +109,10 @@ pub async fn run_item(
             "the request timed out after {:.3} s", timeout.unwrap_or_default().as_secs_f64())),
     };
     let elapsed = started.elapsed();
-    let mut meta = RouterMeta::new(index);
-    meta.queue_ms = queue_ms + ms(progress.slot_wait);
-    meta.timing_ms = ms(elapsed.saturating_sub(progress.slot_wait));
-    meta.provider = progress.provider.clone();
-    meta.model = progress.model.clone().or(Some(item.request.model.clone()));
-    meta.deployment = progress.deployment.clone();
+    let mut meta = progress.meta(index, elapsed, &item.request.model, config);
+    meta.queue_ms += queue_ms;
     meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
     meta.fallback_used = progress.fallback_used;
-    meta.model_fallback = progress.model_fallback.clone();
-    let full = config.codex_agent.enable_metrics;
-    if config.router.retry_meta || full {
-        meta.retries = Some(progress.retries(full));
-    }
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
     result

@@ -12,7 +12,6 @@ use crate::failover::{call_with_failover, Answer, Mode};
 use crate::request::RouterRequest;
 use crate::result::{RouterMeta, RouterResult};
 use crate::router::Inner;
-use crate::run::ms;
 
 /// An open routed stream and the record of the call that opened it.
 pub struct RoutedStream {
@@ -52,17 +51,7 @@ pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Bo
         }),
         None => call.await,
     };
-    let mut meta = RouterMeta::new(0);
-    meta.queue_ms = ms(progress.slot_wait);
-    meta.timing_ms = ms(started.elapsed().saturating_sub(progress.slot_wait));
-    meta.provider = progress.provider.clone();
-    meta.model = progress.model.clone().or(Some(item.request.model.clone()));
-    meta.deployment = progress.deployment.clone();
-    meta.model_fallback = progress.model_fallback.clone();
-    let full = config.codex_agent.enable_metrics;
-    if config.router.retry_meta || full {
-        meta.retries = Some(progress.retries(full));
-    }
+    let meta = progress.meta(0, started.elapsed(), &item.request.model, config);
     match outcome {
         Ok((Answer::Stream(stream), held)) => {
             // The slot and the in-flight count stay taken while chunks flow.
