@@ -205,7 +205,8 @@ where
     Fut: Future<Output = Result<(T, Option<u16>), ProviderError>>,
 {
     let mut stats = RetryStats::default();
-    let mut jitter = policy.jitter();
+    // Drawn on first use: a call that succeeds at once never seeds an RNG.
+    let mut jitter: Option<Jitter> = None;
     let mut n = 0u32;
     loop {
         let err = match attempt(n).await {
@@ -264,7 +265,7 @@ fn next_wait(
     policy: &RetryPolicy,
     err: &ProviderError,
     deadline: Option<Instant>,
-    jitter: &mut Jitter,
+    jitter: &mut Option<Jitter>,
     n: u32,
 ) -> Result<Duration, ProviderError> {
     let wait = match err.retry_after {
@@ -276,7 +277,7 @@ fn next_wait(
             )));
         }
         Some(ra) => ra,
-        None => policy.backoff(n, jitter.next_unit()),
+        None => policy.backoff(n, jitter.get_or_insert_with(|| policy.jitter()).next_unit()),
     };
     if let Some(d) = deadline {
         if Instant::now() + wait >= d {
