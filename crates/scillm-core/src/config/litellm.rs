@@ -352,14 +352,7 @@ static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// One warning listing the LiteLLM keys of `file` this project does not use, each key
 /// at most once per process.
 fn warn_unused(file: &str, unused: &BTreeSet<String>) {
-    let Ok(mut warned) = WARNED.lock() else {
-        return;
-    };
-    let fresh: Vec<&str> = unused
-        .iter()
-        .filter(|k| warned.insert((*k).clone()))
-        .map(String::as_str)
-        .collect();
+    let fresh = not_yet_warned(unused);
     if !fresh.is_empty() {
         tracing::warn!(
             target: "scillm::config",
@@ -367,6 +360,18 @@ fn warn_unused(file: &str, unused: &BTreeSet<String>) {
             fresh.join(", ")
         );
     }
+}
+
+/// The keys of `unused` not warned about before in this process (now marked warned).
+fn not_yet_warned(unused: &BTreeSet<String>) -> Vec<String> {
+    let Ok(mut warned) = WARNED.lock() else {
+        return Vec::new();
+    };
+    unused
+        .iter()
+        .filter(|k| warned.insert((*k).clone()))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -422,6 +427,15 @@ mod tests {
         );
         assert!(unused.contains("litellm_settings.drop_params"));
         assert!(unused.contains("router_settings.redis_host"));
+    }
+
+    #[test]
+    fn each_unused_key_is_warned_about_once() {
+        let keys: BTreeSet<String> = ["test_only.a".to_string(), "test_only.b".to_string()].into();
+        assert_eq!(not_yet_warned(&keys), vec!["test_only.a", "test_only.b"]);
+        assert!(not_yet_warned(&keys).is_empty());
+        let more: BTreeSet<String> = ["test_only.b".to_string(), "test_only.c".to_string()].into();
+        assert_eq!(not_yet_warned(&more), vec!["test_only.c"]);
     }
 
     #[test]
