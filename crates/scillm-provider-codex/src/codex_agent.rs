@@ -70,12 +70,7 @@ impl CodexAgentProvider {
         let timeout = settings.timeout.unwrap_or_else(|| cfg.attempt_timeout());
         let deadline = cfg.deadline();
         Ok(Self {
-            client: HttpChatClient::with_policy(
-                NAME,
-                policy,
-                (!timeout.is_zero()).then_some(timeout),
-                (!deadline.is_zero()).then_some(deadline),
-            )?,
+            client: HttpChatClient::with_policy(NAME, policy, timeout, deadline)?,
             config: Arc::clone(&settings.config),
             api_base: settings.api_base.clone().or_else(|| cfg.api_base.clone()),
             api_key: settings.api_key.clone().or_else(|| cfg.api_key.clone()),

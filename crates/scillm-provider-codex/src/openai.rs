@@ -77,8 +77,8 @@ impl OpenAiProvider {
             client: HttpChatClient::with_policy(
                 NAME,
                 settings.config.router.retry_policy(settings.num_retries),
-                settings.timeout.filter(|t| !t.is_zero()),
-                None,
+                settings.timeout.unwrap_or_default(),
+                std::time::Duration::ZERO,
             )?,
             url: chat_url(&api_base)?,
             api_base,

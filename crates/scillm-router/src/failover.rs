@@ -181,7 +181,7 @@ pub async fn call_with_failover(
         };
         let ctx = CallContext {
             deadline: env.deadline,
-            headers: Vec::new(),
+            headers: item.headers.0.clone(),
             api_base: item.api_base.clone(),
             api_key: item.api_key.clone(),
             stats: slot.clone(),
