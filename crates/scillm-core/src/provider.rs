@@ -54,6 +54,10 @@ pub struct CallContext {
     pub api_key: Option<SecretString>,
     /// Where the provider reports its retry stats.
     pub stats: RetryStatsSlot,
+    /// A cap on the provider's own retries for this call (`None`: its policy decides).
+    /// The router sets 0 while another target could take a failure at once, so retries
+    /// and waits on hints happen at the router (SPEC §13).
+    pub max_retries: Option<u32>,
 }
 
 impl CallContext {
@@ -85,6 +89,7 @@ impl fmt::Debug for CallContext {
             )
             .field("api_base", &self.api_base)
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("max_retries", &self.max_retries)
             .finish()
     }
 }

@@ -21,6 +21,11 @@ pub struct ProviderSettings {
     pub api_key: Option<SecretString>,
     /// The upstream model id of the deployment.
     pub model: Option<String>,
+    /// The deployment's `num_retries`: the provider's own retries when it is the only
+    /// target left (overrides the provider's configured default).
+    pub num_retries: Option<u32>,
+    /// The deployment's `timeout_s`: the per-attempt timeout of its calls.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A constructor from settings.

@@ -56,6 +56,19 @@ impl RetryPolicy {
         capped.mul_f64(1.05 + 0.10 * u.clamp(0.0, 1.0))
     }
 
+    /// This policy with at most `cap` retries (`None`: unchanged). The router passes a cap
+    /// of 0 in [`crate::CallContext::max_retries`] when another target can take a failure at
+    /// once, so the provider does not wait out a hint first (SPEC §13).
+    pub fn capped(&self, cap: Option<u32>) -> std::borrow::Cow<'_, RetryPolicy> {
+        match cap {
+            Some(c) if c < self.max_retries => std::borrow::Cow::Owned(RetryPolicy {
+                max_retries: c,
+                ..self.clone()
+            }),
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// A jitter source: seeded when the policy has a seed.
     pub fn jitter(&self) -> Jitter {
         match self.seed {
@@ -207,8 +220,17 @@ pub struct RetryStats {
     pub first_failure_status: Option<u16>,
     /// The sleep before each retry, in ms.
     pub retry_sequence: Vec<u64>,
-    /// The status of each attempt that had one, in order.
+    /// Each status seen, once, in first-seen order (SPEC §13).
     pub statuses: Vec<u16>,
+}
+
+impl RetryStats {
+    /// Note `status` in [`RetryStats::statuses`] unless it is already there.
+    pub fn see_status(&mut self, status: u16) {
+        if !self.statuses.contains(&status) {
+            self.statuses.push(status);
+        }
+    }
 }
 
 /// A shared slot a provider writes its [`RetryStats`] into, so a caller sees them even
@@ -232,6 +254,15 @@ impl RetryStatsSlot {
     /// The stats recorded so far.
     pub fn get(&self) -> Option<RetryStats> {
         self.0.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The retries recorded so far (`None` before the first record), without copying the
+    /// whole record.
+    pub fn attempts(&self) -> Option<u32> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|s| s.attempts))
     }
 }
 
@@ -263,13 +294,14 @@ where
     Fut: Future<Output = Result<(T, Option<u16>), ProviderError>>,
 {
     let mut stats = RetryStats::default();
-    let mut jitter = policy.jitter();
+    // Drawn on first use: a call that succeeds at once never seeds an RNG.
+    let mut jitter: Option<Jitter> = None;
     let mut n = 0u32;
     loop {
         let err = match attempt(n).await {
             Ok((value, status)) => {
                 if let Some(s) = status {
-                    stats.statuses.push(s);
+                    stats.see_status(s);
                 }
                 stats.final_status = status;
                 slot.record(stats);
@@ -280,7 +312,7 @@ where
         stats.failures += 1;
         stats.final_status = err.status;
         if let Some(s) = err.status {
-            stats.statuses.push(s);
+            stats.see_status(s);
             stats.first_failure_status.get_or_insert(s);
         }
         if let Some(ra) = err.retry_after {
@@ -302,6 +334,9 @@ where
         stats.attempts = n;
         stats.retry_sequence.push(ms);
         stats.total_sleep_ms = stats.total_sleep_ms.saturating_add(ms);
+        // Recorded before sleeping: a caller that times out or is cancelled during the
+        // sleep or the next attempt still sees every retry made (SPEC §13).
+        slot.record(stats.clone());
         if policy.log_retries {
             tracing::warn!(
                 target: "scillm::retry",
@@ -319,7 +354,7 @@ fn next_wait(
     policy: &RetryPolicy,
     err: &ProviderError,
     deadline: Option<Instant>,
-    jitter: &mut Jitter,
+    jitter: &mut Option<Jitter>,
     n: u32,
 ) -> Result<Duration, ProviderError> {
     let wait = match err.retry_after {
@@ -332,7 +367,7 @@ fn next_wait(
             )));
         }
         Some(ra) => ra,
-        None => policy.backoff(n, jitter.next_unit()),
+        None => policy.backoff(n, jitter.get_or_insert_with(|| policy.jitter()).next_unit()),
     };
     if let Some(d) = deadline {
         if Instant::now() + wait >= d {
@@ -538,7 +573,7 @@ mod tests {
         assert_eq!(s.final_status, Some(200));
         assert_eq!(s.first_failure_status, Some(502));
         assert_eq!(s.retry_sequence.len(), 2);
-        assert_eq!(s.statuses, vec![502, 502, 200]);
+        assert_eq!(s.statuses, vec![502, 200]);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 

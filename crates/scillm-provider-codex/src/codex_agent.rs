@@ -62,8 +62,15 @@ impl CodexAgentProvider {
     /// `codex_agent.*` of the config.
     pub fn new(settings: &ProviderSettings) -> Result<Self, ProviderError> {
         let cfg = &settings.config.codex_agent;
+        // A deployment's `num_retries` / `timeout_s` win over `codex_agent.*`.
+        let mut policy = cfg.retry_policy();
+        if let Some(n) = settings.num_retries {
+            policy.max_retries = n;
+        }
+        let timeout = settings.timeout.unwrap_or_else(|| cfg.attempt_timeout());
+        let deadline = cfg.deadline();
         Ok(Self {
-            client: HttpChatClient::new(NAME, cfg)?,
+            client: HttpChatClient::with_policy(NAME, policy, timeout, deadline)?,
             config: Arc::clone(&settings.config),
             api_base: settings.api_base.clone().or_else(|| cfg.api_base.clone()),
             api_key: settings.api_key.clone().or_else(|| cfg.api_key.clone()),

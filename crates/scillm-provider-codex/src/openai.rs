@@ -1,9 +1,12 @@
 //! The openai provider: any OpenAI-compatible endpoint (OpenAI itself, vLLM, Ollama, a
 //! LiteLLM proxy) at `{base}/v1/chat/completions`.
 //!
-//! It shares the HTTP client, retry policy and timeouts of the codex-agent provider
-//! (`codex_agent.*` settings) but sends the request as given: no codex headers, no
-//! parameter drops, the model id untouched (unless the deployment names one).
+//! It shares the HTTP client code of the codex-agent provider but not its settings: its
+//! retries are the deployment's `num_retries` (else `[router] num_retries`), its
+//! per-attempt timeout the deployment's `timeout_s` (else none: the router's per-request
+//! deadline bounds the call), never `codex_agent.*` (SPEC §13). It sends the request as
+//! given: no codex headers, no parameter drops, the model id untouched (unless the
+//! deployment names one).
 
 use std::fmt;
 use std::sync::Arc;
@@ -71,7 +74,12 @@ impl OpenAiProvider {
                 .map(SecretString::from)
         });
         Ok(Self {
-            client: HttpChatClient::new(NAME, &settings.config.codex_agent)?,
+            client: HttpChatClient::with_policy(
+                NAME,
+                settings.config.router.retry_policy(settings.num_retries),
+                settings.timeout.unwrap_or_default(),
+                std::time::Duration::ZERO,
+            )?,
             url: chat_url(&api_base)?,
             api_base,
             api_key,

@@ -1,85 +1,140 @@
-//! Deployments built from `model_list`: one provider instance each, a slot limit
-//! (`max_parallel_requests`), a cooldown after 429/5xx, and rotation within a model name.
+//! Deployments built from `model_list`: one provider instance each, with its own keys
+//! (SPEC §13: `rpm`, `tpm`, `max_parallel_requests`, `timeout_s`, `num_retries`,
+//! `cooldown_s`, `weight`, `order`, each defaulting to `[router]`), and what this process
+//! measures about it (calls in flight, latency). Shared state (limits, cooldowns,
+//! rotation) lives behind [`crate::state::RouterState`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use scillm_core::config::Deployment;
+use scillm_core::config::{secs, Deployment};
 use scillm_core::registry::{self, ProviderSettings};
 use scillm_core::{Config, ErrorKind, ProviderError, SharedProvider};
 use tokio::sync::Semaphore;
 
 use crate::error::RouterError;
+use crate::state::{Limits, RouterState};
 
 /// One configured deployment, ready to call.
 #[derive(Debug)]
 pub struct DeploymentState {
     /// `{model_name}#{n}`, n counting the deployments of that name from 0.
-    pub id: String,
+    pub id: Arc<str>,
+    /// The model name it serves.
+    pub model_name: String,
     /// The canonical provider name.
-    pub provider_name: String,
-    /// The provider instance (built with the deployment's base, key and model).
+    pub provider_name: Arc<str>,
+    /// The provider instance (built with the deployment's base, key, model, retries and
+    /// timeout).
     pub provider: SharedProvider,
     /// The upstream model id sent to the provider.
-    pub model: String,
+    pub model: Arc<str>,
     /// `max_parallel_requests`, when set.
     pub slots: Option<Arc<Semaphore>>,
-    cooldown_until: Mutex<Option<Instant>>,
+    /// `rpm` / `tpm`.
+    pub limits: Limits,
+    /// How long it cools down after a 429/5xx without a wait hint.
+    pub cooldown: Duration,
+    /// The provider's own retries when it is the only target left.
+    pub num_retries: u32,
+    /// `simple-shuffle` weight (> 0).
+    pub weight: f64,
+    /// Priority; lower first, unset last.
+    pub order: u32,
+    in_flight: AtomicUsize,
+    /// Moving average of successful latency in µs (0: no sample yet).
+    latency_us: AtomicU64,
 }
 
 impl DeploymentState {
     fn build(config: &Arc<Config>, dep: &Deployment, n: usize) -> Result<Self, RouterError> {
         let id = format!("{}#{n}", dep.model_name);
-        let reg = registry::find(&dep.provider).map_err(|e| RouterError::Deployment {
+        let err = |message: String| RouterError::Deployment {
             deployment: id.clone(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let reg = registry::find(&dep.provider).map_err(|e| err(e.to_string()))?;
         let model = dep.model.clone().unwrap_or_else(|| dep.model_name.clone());
+        let router = &config.router;
+        let weight = dep.weight.unwrap_or(1.0);
+        if !(weight.is_finite() && weight > 0.0) {
+            return Err(err(format!(
+                "weight must be a positive number, not {weight}"
+            )));
+        }
         let settings = ProviderSettings {
             config: Arc::clone(config),
             api_base: dep.api_base.clone(),
             api_key: dep.api_key.clone(),
             model: Some(model.clone()),
+            num_retries: dep.num_retries,
+            timeout: dep.timeout_s.map(secs),
         };
-        let provider = (reg.build)(&settings).map_err(|e| RouterError::Deployment {
-            deployment: id.clone(),
-            message: e.to_string(),
-        })?;
+        let provider = (reg.build)(&settings).map_err(|e| err(e.to_string()))?;
+        let slots = dep.max_parallel_requests.or(router.max_parallel_requests);
         Ok(Self {
-            id,
-            provider_name: reg.name.to_string(),
+            model_name: dep.model_name.clone(),
+            provider_name: Arc::from(reg.name),
             provider,
-            model,
-            slots: dep
-                .max_parallel_requests
-                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
-            cooldown_until: Mutex::new(None),
+            model: Arc::from(model),
+            slots: slots.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            limits: Limits {
+                rpm: dep.rpm.or(router.rpm),
+                tpm: dep.tpm.or(router.tpm),
+            },
+            cooldown: secs(dep.cooldown_s.unwrap_or(router.cooldown_s)),
+            num_retries: dep.num_retries.unwrap_or(router.num_retries),
+            weight,
+            order: dep.order.unwrap_or(u32::MAX),
+            in_flight: AtomicUsize::new(0),
+            latency_us: AtomicU64::new(0),
+            id: Arc::from(id),
         })
     }
 
-    /// When the cooldown ends, if the deployment is cooling down at `now`.
-    pub fn cooling_until(&self, now: Instant) -> Option<Instant> {
-        let until = (*self.cooldown_until.lock().ok()?)?;
-        (until > now).then_some(until)
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Skip this deployment for `period`.
-    pub fn cool_down(&self, period: Duration) {
-        if period.is_zero() {
-            return;
-        }
-        if let Ok(mut g) = self.cooldown_until.lock() {
-            *g = Some(Instant::now() + period);
+    /// The moving average of successful latency (`None` before the first success).
+    pub fn latency(&self) -> Option<Duration> {
+        match self.latency_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
         }
     }
 
-    /// Clear the cooldown after a success.
-    pub fn mark_healthy(&self) {
-        if let Ok(mut g) = self.cooldown_until.lock() {
-            *g = None;
-        }
+    /// Fold a successful call's latency into the average (EWMA, α = 0.3).
+    pub fn observe_latency(&self, d: Duration) {
+        let sample = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .latency_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    sample
+                } else {
+                    ((old as f64) * 0.7 + (sample as f64) * 0.3).max(1.0) as u64
+                })
+            });
+    }
+
+    /// Count a call in flight until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// A call in flight to a deployment (for `least-busy`); dropping it ends the count.
+#[derive(Debug)]
+pub struct InFlight(Arc<DeploymentState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -102,70 +157,30 @@ pub fn fails_over(err: &ProviderError) -> bool {
     )
 }
 
-/// The deployments of one model name, rotated.
-#[derive(Debug)]
-pub struct ModelPool {
-    deployments: Vec<Arc<DeploymentState>>,
-    next: AtomicUsize,
-}
-
-impl ModelPool {
-    /// The deployments in the order to try them now: healthy ones in rotation order, then
-    /// those cooling down, soonest back first (better a cooling deployment than none).
-    pub fn candidates(&self) -> Vec<Arc<DeploymentState>> {
-        let n = self.deployments.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let now = Instant::now();
-        let mut healthy = Vec::with_capacity(n);
-        let mut cooling = Vec::new();
-        for i in 0..n {
-            let d = &self.deployments[(start + i) % n];
-            match d.cooling_until(now) {
-                Some(until) => cooling.push((until, Arc::clone(d))),
-                None => healthy.push(Arc::clone(d)),
-            }
-        }
-        cooling.sort_by_key(|(until, _)| *until);
-        healthy.extend(cooling.into_iter().map(|(_, d)| d));
-        healthy
-    }
-}
-
-/// Every model name of `model_list` with its pool.
+/// Every model name of `model_list` with its deployments.
 #[derive(Debug, Default)]
 pub struct DeploymentTable {
-    pools: BTreeMap<String, ModelPool>,
+    pools: BTreeMap<String, Vec<Arc<DeploymentState>>>,
 }
 
 impl DeploymentTable {
-    /// Build every deployment of `config.model_list`; a provider that is not compiled in or
-    /// cannot be built is an error naming the deployment.
-    pub fn build(config: &Arc<Config>) -> Result<Self, RouterError> {
-        let mut grouped: BTreeMap<String, Vec<Arc<DeploymentState>>> = BTreeMap::new();
+    /// Build every deployment of `config.model_list` and register it with `state`; a
+    /// provider that is not compiled in or cannot be built is an error naming the
+    /// deployment.
+    pub fn build(config: &Arc<Config>, state: &dyn RouterState) -> Result<Self, RouterError> {
+        let mut pools: BTreeMap<String, Vec<Arc<DeploymentState>>> = BTreeMap::new();
         for dep in &config.model_list {
-            let list = grouped.entry(dep.model_name.clone()).or_default();
-            let state = DeploymentState::build(config, dep, list.len())?;
-            list.push(Arc::new(state));
+            let list = pools.entry(dep.model_name.clone()).or_default();
+            let d = DeploymentState::build(config, dep, list.len())?;
+            state.register(&d.id, d.limits);
+            list.push(Arc::new(d));
         }
-        let pools = grouped
-            .into_iter()
-            .map(|(name, deployments)| {
-                let pool = ModelPool {
-                    deployments,
-                    next: AtomicUsize::new(0),
-                };
-                (name, pool)
-            })
-            .collect();
         Ok(Self { pools })
     }
 
-    /// The pool of `model_name`.
-    pub fn pool(&self, model_name: &str) -> Option<&ModelPool> {
-        self.pools.get(model_name)
+    /// The deployments of `model_name`, in config order.
+    pub fn pool(&self, model_name: &str) -> Option<&[Arc<DeploymentState>]> {
+        self.pools.get(model_name).map(Vec::as_slice)
     }
 
     /// The configured model names, sorted.

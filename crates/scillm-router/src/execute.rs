@@ -1,47 +1,96 @@
-//! Running one parsed request: failover across its targets, the schema-first retry, and
-//! the bookkeeping (`Progress`) that survives a timeout or a cancellation.
+//! Running one parsed request: the failover loop (`crate::failover`), the schema-first
+//! retry, and the bookkeeping (`Progress`) that survives a timeout or a cancellation.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scillm_core::wire::{ChatRequest, ChatResponse};
-use scillm_core::{CallContext, ErrorKind, ProviderError, RetryStatsSlot};
+use scillm_core::{Config, ErrorKind, ProviderError, RetryStatsSlot};
 
-use crate::aggregate;
-use crate::deployments::{cools_down, fails_over};
+use crate::failover::{self, Answer, Mode, Policy};
 use crate::json_check::{set_json_object_format, JsonExpectation, JsonOutcome};
 use crate::request::{ResponseMode, RouterRequest};
-use crate::resolve::{Resolver, Target};
-use crate::result::RetriesMeta;
+use crate::resolve::Resolver;
+use crate::result::{RetriesMeta, RouterMeta};
+use crate::run::ms;
 
 /// What is known about a call so far; filled in as it goes, so it is there even when the
 /// call is cut short.
 #[derive(Debug, Default)]
 pub struct Progress {
     /// The last provider called.
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// The last model id sent.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// The last deployment called.
-    pub deployment: Option<String>,
-    /// Time spent waiting for deployment slots.
+    pub deployment: Option<Arc<str>>,
+    /// Time spent waiting for deployment slots and rate-limit admission.
     pub slot_wait: Duration,
     /// Whether the schema-first retry ran.
     pub fallback_used: bool,
     /// The fallback model name that answered.
     pub model_fallback: Option<String>,
-    /// One stats slot per provider call.
-    pub stats: Vec<RetryStatsSlot>,
+    /// One entry per provider call: its stats slot, the router's wait before it, and
+    /// whether it was the first call for its request (not a retry: the first attempt, or
+    /// the schema-first request).
+    pub calls: Vec<(RetryStatsSlot, Duration, bool)>,
+    /// The tpm charge of the last admission.
+    pub charged: u64,
 }
 
 impl Progress {
-    /// The retry stats of every call made, added up.
-    pub fn retries(&self) -> RetriesMeta {
+    /// The `scillm_router` record of item `index` so far: where it went, `queue_ms` (slot
+    /// and admission waits), `timing_ms` (`elapsed` less those waits), the retries when
+    /// `config` asks for them. `requested` is the model the item named.
+    pub fn meta(
+        &mut self,
+        index: usize,
+        elapsed: Duration,
+        requested: &str,
+        config: &Config,
+    ) -> RouterMeta {
+        let mut meta = RouterMeta::new(index);
+        meta.queue_ms = ms(self.slot_wait);
+        meta.timing_ms = ms(elapsed.saturating_sub(self.slot_wait));
+        meta.provider = self.provider.as_deref().map(str::to_string);
+        meta.model = Some(self.model.as_deref().unwrap_or(requested).to_string());
+        meta.deployment = self.deployment.as_deref().map(str::to_string);
+        meta.model_fallback = self.model_fallback.take();
+        let full = config.codex_agent.enable_metrics;
+        if config.router.retry_meta || full {
+            meta.retries = Some(self.retries(full));
+        }
+        meta
+    }
+
+    /// The retry stats of every call made, added up: `attempts` counts every attempt
+    /// after the first, the router's failovers included; with `full`, the whole record
+    /// (SPEC §13).
+    pub fn retries(&self, full: bool) -> RetriesMeta {
         let mut meta = RetriesMeta::default();
-        for slot in &self.stats {
-            if let Some(s) = slot.get() {
-                meta.add(&s);
+        let mut retries = 0u32;
+        for (slot, waited, first) in &self.calls {
+            let stats = slot.get();
+            let made = stats.as_ref().map_or(1, |s| s.attempts + 1);
+            retries = retries.saturating_add(made - u32::from(*first));
+            let waited = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+            meta.total_sleep_ms = meta.total_sleep_ms.saturating_add(waited);
+            let mut sequence = Vec::new();
+            if !first {
+                sequence.push(waited);
+            }
+            if let Some(s) = &stats {
+                meta.total_sleep_ms = meta.total_sleep_ms.saturating_add(s.total_sleep_ms);
+                if s.last_retry_after_s.is_some() {
+                    meta.last_retry_after_s = s.last_retry_after_s;
+                }
+                sequence.extend_from_slice(&s.retry_sequence);
+            }
+            if full {
+                meta.add_full(stats.as_ref(), &sequence);
             }
         }
+        meta.attempts = retries;
         meta
     }
 }
@@ -60,8 +109,8 @@ pub struct Outcome {
 pub struct ExecEnv<'a> {
     /// Where targets come from.
     pub resolver: &'a Resolver,
-    /// `router.cooldown_s`.
-    pub cooldown: Duration,
+    /// Retries, failover, limits and routing.
+    pub policy: &'a Policy,
     /// When the call must be over.
     pub deadline: Option<Instant>,
 }
@@ -114,78 +163,18 @@ fn check(response: Result<ChatResponse, ProviderError>, exp: Option<&JsonExpecta
     Outcome { response, json }
 }
 
-/// Call the targets in order until one answers or a failure is not worth failing over.
+/// One complete answer through the failover loop.
 async fn call_with_failover(
     env: ExecEnv<'_>,
     item: &RouterRequest,
     request: &ChatRequest,
     progress: &mut Progress,
 ) -> Result<ChatResponse, ProviderError> {
-    let targets = env.resolver.resolve(item)?;
-    let mut last = ProviderError::new(ErrorKind::NotFound, "no deployment to call");
-    for target in targets {
-        let permit = match &target.state.as_ref().and_then(|s| s.slots.clone()) {
-            Some(sem) => {
-                let waited = Instant::now();
-                let p = sem.clone().acquire_owned().await.map_err(|_| {
-                    ProviderError::new(ErrorKind::Internal, "deployment slots closed")
-                })?;
-                progress.slot_wait += waited.elapsed();
-                Some(p)
-            }
-            None => None,
-        };
-        progress.provider = Some(target.provider_name.clone());
-        progress.model = Some(target.model.clone());
-        progress.deployment = Some(target.deployment.clone());
-        let slot = RetryStatsSlot::new();
-        progress.stats.push(slot.clone());
-        let result = call_target(&target, request.clone(), item, env.deadline, slot).await;
-        drop(permit);
-        match result {
-            Ok(response) => {
-                if let Some(state) = &target.state {
-                    state.mark_healthy();
-                }
-                progress.model_fallback = target.fallback_of.clone();
-                return Ok(response);
-            }
-            Err(e) => {
-                if let Some(state) = &target.state {
-                    if cools_down(&e) {
-                        state.cool_down(env.cooldown);
-                    }
-                }
-                if !fails_over(&e) {
-                    return Err(e);
-                }
-                last = e;
-            }
-        }
-    }
-    Err(last)
-}
-
-/// One provider call; `stream: true` requests are aggregated into one message.
-async fn call_target(
-    target: &Target,
-    mut request: ChatRequest,
-    item: &RouterRequest,
-    deadline: Option<Instant>,
-    stats: RetryStatsSlot,
-) -> Result<ChatResponse, ProviderError> {
-    request.model = target.model.clone();
-    let ctx = CallContext {
-        deadline,
-        headers: item.headers.0.clone(),
-        api_base: item.api_base.clone(),
-        api_key: item.api_key.clone(),
-        stats,
-    };
-    if request.is_stream() {
-        let stream = target.provider.chat_stream(request, &ctx).await?;
-        aggregate::collect(stream, &target.model).await
-    } else {
-        target.provider.chat(request, &ctx).await
+    match failover::call_with_failover(env, item, request, progress, Mode::Chat).await? {
+        (Answer::Chat(r), _held) => Ok(r),
+        (Answer::Stream(_), _) => Err(ProviderError::new(
+            ErrorKind::Internal,
+            "a stream came back for a complete call",
+        )),
     }
 }

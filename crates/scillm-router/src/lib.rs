@@ -1,7 +1,8 @@
 //! The scillm router: resolves chat requests to providers (per-request provider,
-//! `codex-agent/` fast path, `model_list` deployments with rotation, cooldown and
-//! fallbacks), runs them with bounded parallelism, checks JSON / JSON-Schema answers, and
-//! attaches `scillm_router` metadata to every result.
+//! `codex-agent/` fast path, `model_list` deployments and fallbacks), retries and fails
+//! over across them (SPEC §13: cooldowns, `num_retries`, `rpm`/`tpm` admission, routing
+//! strategies), runs them with bounded parallelism, checks JSON / JSON-Schema answers,
+//! and attaches `scillm_router` metadata to every result.
 //!
 //! Providers are known only through [`scillm_core::registry`]: link a provider crate (or
 //! register your own with `scillm_core::inventory::submit!`) and name it in the config or
@@ -31,7 +32,9 @@ mod aggregate;
 mod deployments;
 mod error;
 mod execute;
+mod failover;
 mod json_check;
+mod limiter;
 mod options;
 mod parallel;
 mod request;
@@ -39,6 +42,9 @@ mod resolve;
 mod result;
 mod router;
 mod run;
+pub mod state;
+mod strategy;
+mod stream;
 
 pub use error::RouterError;
 pub use json_check::schema_compilations;
@@ -49,4 +55,7 @@ pub use resolve::{CODEX_AGENT, CODEX_AGENT_PREFIX};
 pub use result::{ErrorType, RetriesMeta, RouterMeta, RouterResult, EXCEPTION_MAX_CHARS};
 pub use router::Router;
 pub use run::RunSettings;
+pub use scillm_core::config::RoutingStrategy;
 pub use scillm_core::wire::Aggregator;
+pub use state::{LocalState, RouterState};
+pub use stream::RoutedStream;

@@ -195,15 +195,7 @@ async fn run_owned(
     item: RequestItem,
     queued_at: Instant,
 ) -> RouterResult {
-    run_item(
-        &inner.config,
-        &inner.resolver,
-        index,
-        item,
-        queued_at,
-        &settings,
-    )
-    .await
+    run_item(&inner, index, item, queued_at, &settings).await
 }
 
 fn log_failure(r: &RouterResult) {

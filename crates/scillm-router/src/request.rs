@@ -16,6 +16,7 @@ pub const ROUTER_KEYS: &[&str] = &[
     "response_mode",
     "json_schema",
     "timeout",
+    "kwargs",
     "extra_headers",
 ];
 
@@ -138,6 +139,10 @@ impl RouterRequest {
 
     /// Parse a raw item: an object with `model`, `messages` and any other chat fields, plus
     /// the router keys [`ROUTER_KEYS`]. Errors are `invalid_request` and say what is wrong.
+    ///
+    /// The Python original's form `{"model", "messages", "kwargs": {…}}` is accepted:
+    /// the `kwargs` object's keys (routing keys included) join the item; a key given both
+    /// there and beside `model` with different values is an error (SPEC §13).
     pub fn from_value(value: Value) -> Result<Self, ProviderError> {
         let Value::Object(mut map) = value else {
             return Err(invalid(format!(
@@ -145,6 +150,7 @@ impl RouterRequest {
                 type_name(&value)
             )));
         };
+        merge_kwargs(&mut map)?;
         let custom_llm_provider = take_string(&mut map, "custom_llm_provider")?;
         let api_base = take_string(&mut map, "api_base")?
             .map(|raw| ApiBase::parse(&raw).map_err(|e| invalid(format!("api_base: {e}"))))
@@ -285,6 +291,34 @@ impl From<Result<RouterRequest, ProviderError>> for RequestItem {
     }
 }
 
+/// Move the keys of a `kwargs` object into the item.
+fn merge_kwargs(map: &mut Map<String, Value>) -> Result<(), ProviderError> {
+    let kwargs = match map.remove("kwargs") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(k)) => k,
+        Some(other) => {
+            return Err(invalid(format!(
+                "kwargs must be an object, not {}",
+                type_name(&other)
+            )))
+        }
+    };
+    for (k, v) in kwargs {
+        match map.get(&k) {
+            Some(existing) if *existing != v => {
+                return Err(invalid(format!(
+                    "`{k}` is given both in kwargs and beside model with different values; give it once"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                map.insert(k, v);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn invalid(message: impl Into<String>) -> ProviderError {
     ProviderError::new(ErrorKind::InvalidRequest, message)
 }
@@ -403,6 +437,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("http://x:1"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_python_kwargs_form_merges_into_the_item() {
+        let item = RouterRequest::from_value(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "kwargs": {"custom_llm_provider": "codex-agent", "api_base": "http://127.0.0.1:8077",
+                "api_key": "sk-x", "temperature": 0.5, "max_tokens": 7}
+        }))
+        .unwrap();
+        assert_eq!(item.custom_llm_provider.as_deref(), Some("codex-agent"));
+        assert_eq!(item.api_base.unwrap().as_str(), "http://127.0.0.1:8077");
+        assert!(item.api_key.is_some());
+        assert_eq!(item.request.max_tokens, Some(7));
+        let sent = item.request.to_value();
+        assert_eq!(sent["temperature"], 0.5);
+        assert!(sent.get("kwargs").is_none());
+        let clash = RouterRequest::from_value(json!({
+            "model": "m", "messages": [], "kwargs": {"model": "other"}
+        }))
+        .unwrap_err();
+        assert!(clash.message.contains("`model`"), "{}", clash.message);
+        let bad = RouterRequest::from_value(json!({"model": "m", "messages": [], "kwargs": 3}));
+        assert_eq!(bad.unwrap_err().kind, ErrorKind::InvalidRequest);
     }
 
     #[test]

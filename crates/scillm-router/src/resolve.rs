@@ -1,6 +1,6 @@
 //! Resolution of a request to the targets to try, in the order SPEC §6 gives:
-//! per-request provider → `codex-agent/` fast path → `model_list` (rotation, cooldown,
-//! fallbacks) → `unknown model`.
+//! per-request provider → `codex-agent/` fast path → `model_list` (then `fallbacks`) →
+//! `unknown model`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,11 +22,11 @@ pub struct Target {
     /// The provider instance.
     pub provider: SharedProvider,
     /// Its canonical name.
-    pub provider_name: String,
+    pub provider_name: Arc<str>,
     /// The model id to send.
-    pub model: String,
+    pub model: Arc<str>,
     /// The deployment label of `scillm_router.deployment`.
-    pub deployment: String,
+    pub deployment: Arc<str>,
     /// The configured deployment (for its slots and cooldown), when there is one.
     pub state: Option<Arc<DeploymentState>>,
     /// The `router.fallbacks` model name this target serves, when it is a fallback.
@@ -57,16 +57,18 @@ impl Resolver {
         self.table.model_names()
     }
 
-    /// The targets to try for `item`, best first (never empty on `Ok`).
+    /// The targets of `item` (never empty on `Ok`): the model name's deployments in
+    /// config order, then those of its `router.fallbacks`, in order. Which one is called
+    /// when is the failover loop's choice (`crate::failover`).
     pub fn resolve(&self, item: &RouterRequest) -> Result<Vec<Target>, ProviderError> {
         let model = item.request.model.as_str();
         if let Some(name) = item.custom_llm_provider.as_deref() {
             let (canonical, provider) = self.adhoc_provider(name)?;
             return Ok(vec![Target {
                 provider,
-                provider_name: canonical.to_string(),
-                model: model.to_string(),
-                deployment: format!("direct:{canonical}"),
+                provider_name: Arc::from(canonical),
+                model: Arc::from(model),
+                deployment: Arc::from(format!("direct:{canonical}")),
                 state: None,
                 fallback_of: None,
             }]);
@@ -77,11 +79,7 @@ impl Resolver {
         let Some(pool) = self.table.pool(model) else {
             return Err(self.unknown_model(model));
         };
-        let mut targets: Vec<Target> = pool
-            .candidates()
-            .into_iter()
-            .map(|d| deployed(d, None))
-            .collect();
+        let mut targets: Vec<Target> = pool.iter().map(|d| deployed(d, None)).collect();
         for name in self
             .config
             .router
@@ -91,11 +89,7 @@ impl Resolver {
             .flatten()
         {
             if let Some(pool) = self.table.pool(name) {
-                targets.extend(
-                    pool.candidates()
-                        .into_iter()
-                        .map(|d| deployed(d, Some(name))),
-                );
+                targets.extend(pool.iter().map(|d| deployed(d, Some(name))));
             } else if let Some(mut t) = self.fast_path(name)? {
                 t.fallback_of = Some(name.clone());
                 targets.push(t);
@@ -112,9 +106,9 @@ impl Resolver {
         let (canonical, provider) = self.adhoc_provider(CODEX_AGENT)?;
         Ok(Some(Target {
             provider,
-            provider_name: canonical.to_string(),
-            model: model.to_string(),
-            deployment: CODEX_AGENT.to_string(),
+            provider_name: Arc::from(canonical),
+            model: Arc::from(model),
+            deployment: Arc::from(CODEX_AGENT),
             state: None,
             fallback_of: None,
         }))
@@ -156,13 +150,13 @@ impl Resolver {
     }
 }
 
-fn deployed(d: Arc<DeploymentState>, fallback_of: Option<&String>) -> Target {
+fn deployed(d: &Arc<DeploymentState>, fallback_of: Option<&String>) -> Target {
     Target {
         provider: Arc::clone(&d.provider),
-        provider_name: d.provider_name.clone(),
-        model: d.model.clone(),
-        deployment: d.id.clone(),
-        state: Some(d),
+        provider_name: Arc::clone(&d.provider_name),
+        model: Arc::clone(&d.model),
+        deployment: Arc::clone(&d.id),
+        state: Some(Arc::clone(d)),
         fallback_of: fallback_of.cloned(),
     }
 }

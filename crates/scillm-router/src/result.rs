@@ -40,25 +40,67 @@ impl ErrorType {
     }
 }
 
-/// `scillm_router.retries`: the provider's retry stats (only with `SCILLM_RETRY_META=1`).
+/// `scillm_router.retries` (with `SCILLM_RETRY_META=1` or `CODEX_AGENT_ENABLE_METRICS=1`):
+/// what the router and the providers retried for the item, recorded after every attempt
+/// so a timed-out or cancelled item reports it too. The fields after `last_retry_after_s`
+/// are there only with `CODEX_AGENT_ENABLE_METRICS=1` (SPEC §4, §13).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetriesMeta {
-    /// Retries done (attempts after the first), over every call made for the item.
+    /// Retries done: attempts after the first, over every target and provider call.
     pub attempts: u32,
-    /// Time slept between attempts, in ms.
+    /// Time slept between attempts (wait hints, backoff, waiting for a cooling
+    /// deployment), in ms.
     pub total_sleep_ms: u64,
-    /// The last `Retry-After` the upstream sent, in seconds.
+    /// The last wait hint an upstream sent, in seconds.
     pub last_retry_after_s: Option<f64>,
+    /// Attempts that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// The status of the last attempt (when it had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_status: Option<u16>,
+    /// The status of the first failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure_status: Option<u16>,
+    /// The wait before each retry, in ms (0 for an immediate failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_sequence: Option<Vec<u64>>,
+    /// Each status seen, once, in first-seen order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<Vec<u16>>,
 }
 
 impl RetriesMeta {
-    /// Add the stats of one more provider call.
+    /// Add the stats of one more provider call (the short record).
     pub fn add(&mut self, stats: &RetryStats) {
         self.attempts += stats.attempts;
         self.total_sleep_ms += stats.total_sleep_ms;
         if stats.last_retry_after_s.is_some() {
             self.last_retry_after_s = stats.last_retry_after_s;
         }
+    }
+
+    /// Add one call to the full record: its stats (none when it was cut short before
+    /// its first attempt ended) and the waits before each of its attempts.
+    pub fn add_full(&mut self, stats: Option<&RetryStats>, sequence: &[u64]) {
+        self.retry_sequence
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(sequence);
+        let statuses = self.statuses.get_or_insert_with(Vec::new);
+        let failures = self.failures.get_or_insert(0);
+        let Some(s) = stats else {
+            return;
+        };
+        *failures += s.failures;
+        for st in &s.statuses {
+            if !statuses.contains(st) {
+                statuses.push(*st);
+            }
+        }
+        if self.first_failure_status.is_none() {
+            self.first_failure_status = s.first_failure_status;
+        }
+        self.final_status = s.final_status;
     }
 }
 

@@ -5,22 +5,27 @@ use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use scillm_core::wire::{ChatRequest, ChatResponse};
-use scillm_core::{CallContext, ChunkStream, Config, ErrorKind, ProviderError};
+use scillm_core::{ChunkStream, Config, ErrorKind, ProviderError};
 
-use crate::deployments::{fails_over, DeploymentTable};
+use crate::deployments::DeploymentTable;
 use crate::error::RouterError;
+use crate::failover::Policy;
 use crate::options::ParallelOptions;
 use crate::parallel;
 use crate::request::{RequestItem, RouterRequest};
 use crate::resolve::Resolver;
 use crate::result::RouterResult;
 use crate::run::{run_item, RunSettings};
+use crate::state::{LocalState, RouterState};
+use crate::strategy::Picker;
+use crate::stream::{self, RoutedStream};
 
 /// What clones of a router share.
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) resolver: Resolver,
+    pub(crate) policy: Policy,
 }
 
 /// Routes chat requests to providers: resolution, failover, JSON checks and bounded
@@ -38,11 +43,34 @@ impl Router {
     /// Build a router from `config`: one provider instance per `model_list` deployment.
     /// A deployment whose provider is not compiled in (or cannot be built) is an error
     /// naming the deployment and the cargo feature that is missing.
+    ///
+    /// Rate-limit use, cooldowns and rotation are kept in this process ([`LocalState`]).
     pub fn new(config: Arc<Config>) -> Result<Self, RouterError> {
-        let table = DeploymentTable::build(&config)?;
+        Self::with_state(config, Arc::new(LocalState::new()))
+    }
+
+    /// Build a router whose rate-limit use, cooldowns and rotation live in `state` (e.g.
+    /// a store shared by several processes, SPEC §18).
+    pub fn with_state(
+        config: Arc<Config>,
+        state: Arc<dyn RouterState>,
+    ) -> Result<Self, RouterError> {
+        let table = DeploymentTable::build(&config, state.as_ref())?;
         let resolver = Resolver::new(Arc::clone(&config), table);
+        let router = &config.router;
+        let policy = Policy {
+            picker: Picker::new(router.routing_strategy, router.seed),
+            num_retries: router.num_retries,
+            allowed_fails: router.allowed_fails,
+            max_wait: std::time::Duration::from_secs(config.codex_agent.max_retry_after_s),
+            state,
+        };
         Ok(Self {
-            inner: Arc::new(Inner { config, resolver }),
+            inner: Arc::new(Inner {
+                config,
+                resolver,
+                policy,
+            }),
         })
     }
 
@@ -60,8 +88,7 @@ impl Router {
     /// The per-request timeout is the item's own, else `router.timeout_s`.
     pub async fn completion(&self, item: impl Into<RequestItem>) -> RouterResult {
         run_item(
-            &self.inner.config,
-            &self.inner.resolver,
+            &self.inner,
             0,
             item.into(),
             Instant::now(),
@@ -83,15 +110,7 @@ impl Router {
         queued_at: Instant,
         settings: &RunSettings,
     ) -> RouterResult {
-        run_item(
-            &self.inner.config,
-            &self.inner.resolver,
-            index,
-            item,
-            queued_at,
-            settings,
-        )
-        .await
+        run_item(&self.inner, index, item, queued_at, settings).await
     }
 
     /// One call, returning the response as is (JSON checks do not turn it into an error)
@@ -104,33 +123,30 @@ impl Router {
         }
     }
 
-    /// A streamed call (a [`ChatRequest`] or a [`RouterRequest`] with routing keys): the
-    /// first target that accepts the stream serves it; failover only happens before the
-    /// first chunk, and no JSON checks run.
+    /// A streamed call (a [`ChatRequest`] or a [`RouterRequest`] with routing keys),
+    /// routed like every other call: deployment slots, rate-limit admission, cooldowns,
+    /// failover and retries until the stream is open, the request's timeout. Failover
+    /// only happens before the first chunk; no JSON checks run.
     pub async fn chat_stream(
         &self,
         request: impl Into<RouterRequest>,
     ) -> Result<ChunkStream, ProviderError> {
-        let item: RouterRequest = request.into();
-        let targets = self.inner.resolver.resolve(&item)?;
-        let ctx = CallContext {
-            api_base: item.api_base.clone(),
-            api_key: item.api_key.clone(),
-            headers: item.headers.0.clone(),
-            ..CallContext::new()
-        };
-        let mut last = ProviderError::new(ErrorKind::NotFound, "no deployment to call");
-        for target in targets {
-            let mut request = item.request.clone();
-            request.model = target.model.clone();
-            request.stream = Some(true);
-            match target.provider.chat_stream(request, &ctx).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) if fails_over(&e) => last = e,
-                Err(e) => return Err(e),
-            }
+        match self.stream_completion(request).await {
+            Ok(s) => Ok(s.stream),
+            Err(r) => Err(r.error.unwrap_or_else(|| {
+                ProviderError::new(ErrorKind::Internal, "the stream failed without an error")
+            })),
         }
-        Err(last)
+    }
+
+    /// Like [`Router::chat_stream`], with the `scillm_router` record of the call that
+    /// opened the stream (deployment, provider, attempts, `queue_ms`, `timing_ms` to the
+    /// open stream). A failure is the item's error result.
+    pub async fn stream_completion(
+        &self,
+        request: impl Into<RouterRequest>,
+    ) -> Result<RoutedStream, Box<crate::RouterResult>> {
+        stream::open(&self.inner, request.into()).await
     }
 
     /// Run `items` with bounded concurrency and return exactly one result per item, in

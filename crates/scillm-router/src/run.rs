@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use scillm_core::config::secs;
-use scillm_core::{Config, ErrorKind, ProviderError};
+use scillm_core::{ErrorKind, ProviderError};
 use tokio_util::sync::CancellationToken;
 
 use crate::execute::{execute, ExecEnv, Outcome, Progress};
 use crate::json_check::{set_schema_format, JsonExpectation};
 use crate::options::make_deterministic;
 use crate::request::{RequestItem, ResponseMode};
-use crate::resolve::Resolver;
 use crate::result::{empty_response, ErrorType, RouterMeta, RouterResult};
+use crate::router::Inner;
 
 /// What every item of one run shares (given to [`crate::Router::run_item`] by callers that
 /// schedule items themselves).
@@ -53,13 +53,13 @@ impl RunSettings {
 
 /// Run item `index`, queued since `queued_at`. Always returns its result.
 pub async fn run_item(
-    config: &Config,
-    resolver: &Resolver,
+    inner: &Inner,
     index: usize,
     item: RequestItem,
     queued_at: Instant,
     settings: &RunSettings,
 ) -> RouterResult {
+    let config = &inner.config;
     let model_hint = item.model_hint();
     let started = Instant::now();
     let queue_ms = ms(started.duration_since(queued_at));
@@ -92,8 +92,8 @@ pub async fn run_item(
         .or(settings.timeout)
         .or_else(|| config.router.timeout_s.map(secs));
     let env = ExecEnv {
-        resolver,
-        cooldown: secs(config.router.cooldown_s),
+        resolver: &inner.resolver,
+        policy: &inner.policy,
         deadline: timeout.map(|t| started + t),
     };
     let mut progress = Progress::default();
@@ -110,18 +110,10 @@ pub async fn run_item(
             "the request timed out after {:.3} s", timeout.unwrap_or_default().as_secs_f64())),
     };
     let elapsed = started.elapsed();
-    let mut meta = RouterMeta::new(index);
-    meta.queue_ms = queue_ms + ms(progress.slot_wait);
-    meta.timing_ms = ms(elapsed.saturating_sub(progress.slot_wait));
-    meta.provider = progress.provider.clone();
-    meta.model = progress.model.clone().or(Some(item.request.model.clone()));
-    meta.deployment = progress.deployment.clone();
+    let mut meta = progress.meta(index, elapsed, &item.request.model, config);
+    meta.queue_ms += queue_ms;
     meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
     meta.fallback_used = progress.fallback_used;
-    meta.model_fallback = progress.model_fallback.clone();
-    if config.router.retry_meta {
-        meta.retries = Some(progress.retries());
-    }
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
     result

@@ -36,6 +36,7 @@ fn router() -> Router {
         .no_file()
         .env_from(Vec::<(String, String)>::new())
         .set("codex_agent.max_retries", 0)
+        .set("router.num_retries", 0)
         .load()
         .unwrap();
     Router::new(Arc::new(config)).unwrap()

@@ -2,7 +2,8 @@
 //!
 //! - `bench-router plain  --base URL --n N --concurrency C`: a plain reqwest loop.
 //! - `bench-router router --base URL --n N --concurrency C`: the same requests through
-//!   `Router::parallel` (a `model_list` deployment with the `openai` provider).
+//!   `Router::parallel` (a `model_list` deployment with the `openai` provider and an `rpm`
+//!   limit that never binds).
 //! - `bench-router inflight --base URL --n N`: N requests in flight at once through the
 //!   router against an upstream that holds each answer; reports peak RSS per in-flight
 //!   request.
@@ -56,10 +57,12 @@ fn router_for(base: &str, concurrency: usize) -> anyhow::Result<Router> {
         .env_from(Vec::<(String, String)>::new())
         .set(
             "model_list",
-            json!([{"model_name": "bench-model", "provider": "openai", "api_base": base}]),
+            // An rpm limit high enough never to bind: admission is on the path, waiting is not.
+            json!([{"model_name": "bench-model", "provider": "openai", "api_base": base,
+                    "rpm": 100_000_000u64}]),
         )
         .set("router.concurrency", concurrency as u64)
-        .set("codex_agent.max_retries", 0)
+        .set("router.num_retries", 0)
         .load()?;
     Ok(Router::new(Arc::new(config))?)
 }

@@ -83,6 +83,8 @@ pub const ENV_TABLE: &[(&str, &[&str], EnvKind)] = &[
         EnvKind::Bool,
     ),
     ("router.retry_meta", &["RETRY_META"], EnvKind::Bool),
+    ("router.seed", &["DETERMINISTIC_SEED"], EnvKind::Uint),
+    ("router.num_retries", &["NUM_RETRIES"], EnvKind::Uint),
     ("router.debug_parallel", &["DEBUG_PARALLEL"], EnvKind::Bool),
     (
         "router.concurrency",
@@ -244,6 +246,7 @@ const ENV_TABLE_PREFIX_ONLY: &[&str] = &[
     "PARALLEL_CONCURRENCY",
     "PARALLEL_TIMEOUT_S",
     "COOLDOWN_S",
+    "NUM_RETRIES",
 ];
 
 /// A variable whose text does not fit its key.

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::env::{nest, EnvLayer};
+use super::litellm::{read_file, split_provider};
 use super::model::Config;
 
 /// The file read when `SCILLM_CONFIG` is unset.
@@ -152,10 +152,12 @@ impl ConfigLoader {
         })?;
         let mut figment = Figment::new();
         if let Some(path) = self.file_path()? {
-            figment = figment.merge(Toml::file(path));
+            let lookup = |n: &str| self.lookup(n);
+            figment = figment.merge(read_file(&path, &lookup)?);
         }
         figment = figment.merge(env).merge(Explicit(self.explicit));
-        let config: Config = figment.extract().map_err(describe)?;
+        let mut config: Config = figment.extract().map_err(describe)?;
+        infer_providers(&mut config)?;
         Ok(LoadedConfig { config, figment })
     }
 
@@ -180,6 +182,34 @@ fn exists(p: &Path) -> Result<Option<PathBuf>, ConfigError> {
     } else {
         Err(ConfigError::MissingFile(p.to_path_buf()))
     }
+}
+
+/// Give every deployment without `provider` the one its model prefix names
+/// (`codex-agent/`, `openai/`, `mini-agent/`; `model`, else `model_name`), the prefix
+/// taken off the upstream model id (SPEC §13). None to be found is an error naming the
+/// deployment.
+fn infer_providers(config: &mut Config) -> Result<(), ConfigError> {
+    for (i, d) in config.model_list.iter_mut().enumerate() {
+        if !d.provider.trim().is_empty() {
+            continue;
+        }
+        let from = d.model.clone().unwrap_or_else(|| d.model_name.clone());
+        match split_provider(&from) {
+            Some((provider, rest)) => {
+                d.provider = provider.to_string();
+                d.model = Some(rest.to_string());
+            }
+            None => {
+                return Err(ConfigError::Invalid {
+                    source_desc: format!("model_list.{i} (model_name `{}`)", d.model_name),
+                    message: "no provider: set `provider` (codex-agent, openai, mini-agent, …) \
+                              or prefix `model` with `codex-agent/`, `openai/` or `mini-agent/`"
+                        .into(),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Config {
@@ -259,7 +289,8 @@ impl Provider for Explicit {
     }
 }
 
-fn json_to_figment(v: serde_json::Value) -> Option<Value> {
+/// A JSON value as a figment value (`null` dropped).
+pub(crate) fn json_to_figment(v: serde_json::Value) -> Option<Value> {
     Some(match v {
         serde_json::Value::Null => return None,
         serde_json::Value::Bool(b) => Value::from(b),

@@ -1,13 +1,17 @@
 //! Layered configuration with figment: defaults < `scillm.toml` (`SCILLM_CONFIG`) <
 //! environment < explicit values. Bases are checked against the no-`/v1` rule at load time.
+//! The file may be TOML, YAML or JSON, in scillm's own form or LiteLLM's (`litellm_params`,
+//! `router_settings`, `os.environ/NAME`; see SPEC §13).
 
 mod env;
+mod litellm;
 mod load;
 mod model;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
+pub use litellm::{split_provider, PROVIDER_PREFIXES};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{
     secs, CodexAgentConfig, CodexBackend, Config, Deployment, InputMode, MiniAgentConfig,
-    RouterConfig, SidecarConfig,
+    RouterConfig, RoutingStrategy, SidecarConfig,
 };

@@ -150,7 +150,8 @@ impl HttpChatClient {
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+        let policy = self.policy.capped(ctx.max_retries);
+        run_with_retry(&policy, deadline, &ctx.stats, self.label, |_| {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
@@ -186,7 +187,8 @@ impl HttpChatClient {
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+        let policy = self.policy.capped(ctx.max_retries);
+        run_with_retry(&policy, deadline, &ctx.stats, self.label, |_| {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;

@@ -17,7 +17,7 @@ fn openai(base: &str, key: Option<&str>) -> SharedProvider {
         config: Arc::new(config("http://127.0.0.1:9", &[])),
         api_base: Some(ApiBase::parse(base).unwrap()),
         api_key: key.map(SecretString::from),
-        model: None,
+        ..ProviderSettings::default()
     };
     registry::build("openai", &settings).unwrap()
 }
