@@ -44,6 +44,12 @@ impl Progress {
         }
         meta
     }
+
+    /// Upstream calls made: one per target called plus the retries of each.
+    pub fn attempts(&self) -> u32 {
+        let calls = u32::try_from(self.stats.len()).unwrap_or(u32::MAX);
+        calls.saturating_add(self.retries().attempts)
+    }
 }
 
 /// A finished call: the response or the error, and the JSON check when JSON was asked for.

@@ -47,4 +47,4 @@ pub use options::{make_deterministic, ParallelOptions, DEFAULT_CONCURRENCY};
 pub use request::{RequestItem, ResponseMode, RouterRequest, ROUTER_KEYS};
 pub use resolve::{CODEX_AGENT, CODEX_AGENT_PREFIX};
 pub use result::{ErrorType, RetriesMeta, RouterMeta, RouterResult, EXCEPTION_MAX_CHARS};
-pub use router::Router;
+pub use router::{RoutedStream, Router};

@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 use scillm_core::wire::{ChatRequest, ChatResponse};
 use scillm_core::{CallContext, ChunkStream, Config, ErrorKind, ProviderError};
 
-use crate::deployments::{fails_over, DeploymentTable};
+use crate::deployments::{cools_down, fails_over, DeploymentTable};
 use crate::error::RouterError;
 use crate::options::ParallelOptions;
 use crate::parallel;
@@ -87,25 +87,65 @@ impl Router {
         &self,
         request: impl Into<RouterRequest>,
     ) -> Result<ChunkStream, ProviderError> {
+        self.chat_stream_routed(request).await.stream
+    }
+
+    /// [`Router::chat_stream`], also telling which deployment serves the stream (or was
+    /// tried last) and how many targets were tried.
+    pub async fn chat_stream_routed(&self, request: impl Into<RouterRequest>) -> RoutedStream {
         let item: RouterRequest = request.into();
-        let targets = self.inner.resolver.resolve(&item)?;
+        let mut routed = RoutedStream {
+            deployment: None,
+            provider: None,
+            attempts: 0,
+            stream: Err(ProviderError::new(
+                ErrorKind::NotFound,
+                "no deployment to call",
+            )),
+        };
+        let targets = match self.inner.resolver.resolve(&item) {
+            Ok(t) => t,
+            Err(e) => {
+                routed.stream = Err(e);
+                return routed;
+            }
+        };
         let ctx = CallContext {
             api_base: item.api_base.clone(),
             api_key: item.api_key.clone(),
             ..CallContext::new()
         };
-        let mut last = ProviderError::new(ErrorKind::NotFound, "no deployment to call");
+        let cooldown = scillm_core::config::secs(self.inner.config.router.cooldown_s);
         for target in targets {
             let mut request = item.request.clone();
             request.model = target.model.clone();
             request.stream = Some(true);
+            routed.deployment = Some(target.deployment.clone());
+            routed.provider = Some(target.provider_name.clone());
+            routed.attempts += 1;
             match target.provider.chat_stream(request, &ctx).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) if fails_over(&e) => last = e,
-                Err(e) => return Err(e),
+                Ok(stream) => {
+                    if let Some(state) = &target.state {
+                        state.mark_healthy();
+                    }
+                    routed.stream = Ok(stream);
+                    return routed;
+                }
+                Err(e) => {
+                    if let Some(state) = &target.state {
+                        if cools_down(&e) {
+                            state.cool_down(cooldown);
+                        }
+                    }
+                    let go_on = fails_over(&e);
+                    routed.stream = Err(e);
+                    if !go_on {
+                        return routed;
+                    }
+                }
             }
         }
-        Err(last)
+        routed
     }
 
     /// Run `items` with bounded concurrency and return exactly one result per item, in
@@ -158,6 +198,29 @@ impl Router {
     {
         let items: Vec<RequestItem> = items.into_iter().map(Into::into).collect();
         parallel::stream(Arc::clone(&self.inner), items, opts)
+    }
+}
+
+/// A streamed call's outcome with its routing: see [`Router::chat_stream_routed`].
+pub struct RoutedStream {
+    /// The deployment label serving the stream, or the last one tried.
+    pub deployment: Option<String>,
+    /// Its provider.
+    pub provider: Option<String>,
+    /// Targets tried (each one stream request).
+    pub attempts: u32,
+    /// The chunks, or why no target gave any.
+    pub stream: Result<ChunkStream, ProviderError>,
+}
+
+impl std::fmt::Debug for RoutedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutedStream")
+            .field("deployment", &self.deployment)
+            .field("provider", &self.provider)
+            .field("attempts", &self.attempts)
+            .field("ok", &self.stream.is_ok())
+            .finish()
     }
 }
 

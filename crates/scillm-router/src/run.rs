@@ -123,6 +123,7 @@ pub async fn run_item(
     }
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
+    result.attempts = progress.attempts();
     result
 }
 
@@ -136,6 +137,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 meta,
                 error: Some(e),
                 elapsed: Duration::ZERO,
+                attempts: 0,
             }
         }
         Ok(response) => {
@@ -159,6 +161,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 meta,
                 error: None,
                 elapsed: Duration::ZERO,
+                attempts: 0,
             }
         }
     }

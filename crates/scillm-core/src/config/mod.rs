@@ -2,10 +2,12 @@
 //! environment < explicit values. Bases are checked against the no-`/v1` rule at load time.
 
 mod env;
+mod gateway;
 mod load;
 mod model;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
+pub use gateway::{GatewayConfig, GatewayKey};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{
     secs, CodexAgentConfig, Config, Deployment, InputMode, MiniAgentConfig, RouterConfig,
