@@ -313,11 +313,8 @@ async fn a_batch_resumes_after_a_restart_with_every_custom_id_once() {
         .collect();
     let expected: Vec<String> = (0..200).map(|i| format!("req-{i}")).collect();
     assert_eq!(ids, expected);
-    // Lines finished before the restart were not sent again.
-    assert!(
-        slow.request_count() < 200 + 4 + 1,
-        "{} upstream calls",
-        slow.request_count()
-    );
+    // Lines journaled before the restart (at least 20) were not sent again.
+    let after = slow.request_count() - before;
+    assert!(after <= 180, "{after} upstream calls after the restart");
     gw.shutdown().await.unwrap();
 }

@@ -55,11 +55,16 @@ impl Run {
         let journal_path = self.store.journal_path(&id);
         if status == "in_progress" {
             let lines = read_input(&self.store, &input_file_id).await?;
-            let done: std::collections::HashSet<usize> = read_journal(&journal_path)
-                .await?
-                .into_iter()
-                .map(|(i, _, _)| i)
-                .collect();
+            let journaled = read_journal(&journal_path).await?;
+            {
+                // Counts restart from the journal: the stored ones may be older.
+                let mut b = self.batch.lock().await;
+                let ok = journaled.iter().filter(|(_, ok, _)| *ok).count() as u64;
+                b.request_counts.completed = ok;
+                b.request_counts.failed = journaled.len() as u64 - ok;
+            }
+            let done: std::collections::HashSet<usize> =
+                journaled.into_iter().map(|(i, _, _)| i).collect();
             let pending: Vec<(usize, InputLine)> = lines
                 .into_iter()
                 .enumerate()
