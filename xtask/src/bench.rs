@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::{root, run_cmd};
 
-/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`; all when none).
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `gateway`;
+/// all when none). A run of some of them replaces only their sections of `BENCHMARKS.md`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -37,21 +38,54 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("load") {
         load(&bin, &mut report)?;
     }
+    if want("gateway") {
+        crate::bench_gateway::run(&bin, &mut report)?;
+    }
     let path = root().join("BENCHMARKS.md");
-    std::fs::write(&path, report.render())?;
+    let text = if args.is_empty() {
+        report.render()
+    } else {
+        report.merge_into(&std::fs::read_to_string(&path).unwrap_or_else(|_| report.render()))
+    };
+    std::fs::write(&path, text)?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
 
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     sections: Vec<(String, String)>,
 }
 
 impl Report {
-    fn add(&mut self, title: &str, body: String) {
+    pub(crate) fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
+    }
+
+    /// `existing` with each of this report's sections replacing the one of the same title
+    /// (or added before the notes when there is none).
+    fn merge_into(&self, existing: &str) -> String {
+        let mut out = existing.to_string();
+        for (title, body) in &self.sections {
+            let heading = format!("\n## {title}\n");
+            let section = format!("{heading}\n{body}\n");
+            match out.find(&heading) {
+                Some(start) => {
+                    let rest = &out[start + heading.len()..];
+                    let end = rest
+                        .find("\n## ")
+                        .map_or(out.len(), |i| start + heading.len() + i);
+                    out.replace_range(start..end, &section);
+                }
+                None => {
+                    let notes = include_str!("bench_notes.md");
+                    let at = out.find(notes.trim_start()).unwrap_or(out.len());
+                    out.insert_str(at, &format!("{}\n", section.trim_start()));
+                }
+            }
+        }
+        out
     }
 
     fn render(&self) -> String {
@@ -102,7 +136,7 @@ fn machine() -> String {
 }
 
 /// A child process killed when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -112,7 +146,7 @@ impl Drop for Guard {
 }
 
 /// Start the mock upstream and read the base it prints.
-fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
+pub(crate) fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
     let mut child = Command::new(bin.join("mock-upstream"))
         .args(extra)
         .stderr(Stdio::piped())
@@ -231,7 +265,7 @@ fn memory(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -290,7 +324,7 @@ fn startup(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn oha() -> anyhow::Result<PathBuf> {
+pub(crate) fn oha() -> anyhow::Result<PathBuf> {
     let local = root().join(".tools/cargo/bin/oha");
     if local.is_file() {
         return Ok(local);
@@ -303,7 +337,7 @@ fn oha() -> anyhow::Result<PathBuf> {
     Ok(local)
 }
 
-fn oha_run(oha: &Path, url: &str, extra: &[&str]) -> anyhow::Result<Value> {
+pub(crate) fn oha_run(oha: &Path, url: &str, extra: &[&str]) -> anyhow::Result<Value> {
     let body = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#;
     let out = Command::new(oha)
         .args([
