@@ -123,9 +123,7 @@ pub fn build(
         match (&k.key, &k.key_sha256) {
             (Some(reference), None) => {
                 let var = env_reference(reference).ok_or_else(|| {
-                    bad(format!(
-                        "`key` must name an environment variable as `os.environ/NAME` or `env:NAME` (got a value that is neither; never put the key itself in the file, or use key_sha256)"
-                    ))
+                    bad("`key` must name an environment variable as `os.environ/NAME` or `env:NAME` (got a value that is neither; never put the key itself in the file, or use key_sha256)".to_string())
                 })?;
                 let value = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
                     bad(format!(
