@@ -69,6 +69,22 @@ impl Routing {
     }
 }
 
+/// Add the routing headers of an answer given before any routing (deployment `none`, 0
+/// attempts) — e.g. the key check's 401 on a chat path.
+pub fn add_unrouted_headers(resp: &mut Response, started: Instant) {
+    Routing {
+        deployment: None,
+        attempts: 0,
+        overhead_ms: ms(started),
+    }
+    .apply(resp);
+}
+
+/// Whether `path` is a chat-completions path.
+pub fn is_chat_path(path: &str) -> bool {
+    path == "/v1/chat/completions" || path == "/chat/completions"
+}
+
 /// The chat handler.
 pub async fn chat_completions(
     State(gw): State<Gateway>,

@@ -11,7 +11,7 @@ use scillm_serve::{ApiError, ServerLayers};
 use serde_json::{json, Value};
 
 use crate::batch::routes as batch_routes;
-use crate::chat::chat_completions;
+use crate::chat::{add_unrouted_headers, chat_completions, is_chat_path};
 use crate::keys::ClientKey;
 use crate::state::Gateway;
 
@@ -52,6 +52,7 @@ pub fn app(gw: Gateway) -> axum::Router {
 /// Middleware: find the request's key (401 when keys are configured and it is missing or
 /// wrong) and put it into the request's extensions.
 async fn require_key(State(gw): State<Gateway>, mut req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     if OPEN_PATHS.contains(&req.uri().path()) {
         req.extensions_mut().insert::<SharedKey>(None);
         return next.run(req).await;
@@ -61,7 +62,13 @@ async fn require_key(State(gw): State<Gateway>, mut req: Request, next: Next) ->
             req.extensions_mut().insert::<SharedKey>(key);
             next.run(req).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut resp = e.into_response();
+            if is_chat_path(req.uri().path()) {
+                add_unrouted_headers(&mut resp, started);
+            }
+            resp
+        }
     }
 }
 

@@ -234,6 +234,8 @@ async fn keys_models_and_limits() {
     );
     let resp = post(&base, Some("sk-wrong"), &chat_body("alpha")).await;
     assert_eq!(resp.status(), 401);
+    assert_eq!(header(&resp, "x-scillm-deployment"), "none");
+    assert_eq!(header(&resp, "x-scillm-attempts"), "0");
     assert_eq!(
         resp.json::<Value>().await.unwrap()["error"]["code"],
         "invalid_api_key"
