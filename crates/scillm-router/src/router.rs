@@ -113,6 +113,7 @@ impl Router {
         let ctx = CallContext {
             api_base: item.api_base.clone(),
             api_key: item.api_key.clone(),
+            headers: item.headers.0.clone(),
             ..CallContext::new()
         };
         let cooldown = scillm_core::config::secs(self.inner.config.router.cooldown_s);
