@@ -2,7 +2,7 @@
 //! `POST /v1/files` (purpose `batch`), `POST /v1/batches`, `GET /v1/batches/{id}`,
 //! `POST /v1/batches/{id}/cancel`, `GET /v1/files/{id}/content`.
 //!
-//! State lives under `[gateway] data_dir` ([`store`]); every finished request is in an
+//! State lives under `[gateway] data_dir` (layout in the `store` module); every finished request is in an
 //! fsynced journal before it counts, so a batch survives a gateway restart (or a kill)
 //! and resumes with exactly the requests that had not finished.
 

@@ -1,5 +1,5 @@
 //! The OpenAI Batch API's objects: files, batches, input lines and output lines
-//! (https://platform.openai.com/docs/api-reference/batch).
+//! (<https://platform.openai.com/docs/api-reference/batch>).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
