@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::{root, run_cmd};
 
-/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `gateway`;
-/// all when none). A run of some of them replaces only their sections of `BENCHMARKS.md`.
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`,
+/// `gateway`; all when none). Sections of `BENCHMARKS.md` that were not run this time are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -38,59 +38,42 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("load") {
         load(&bin, &mut report)?;
     }
+    if want("batch") {
+        crate::bench_batch::batch(&bin, &mut report)?;
+    }
     if want("gateway") {
         crate::bench_gateway::run(&bin, &mut report)?;
     }
     let path = root().join("BENCHMARKS.md");
-    let text = if args.is_empty() {
-        report.render()
-    } else {
-        report.merge_into(&std::fs::read_to_string(&path).unwrap_or_else(|_| report.render()))
-    };
-    std::fs::write(&path, text)?;
+    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, report.render(&earlier))?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
 
+/// The sections of one bench run.
 #[derive(Default)]
 pub(crate) struct Report {
     sections: Vec<(String, String)>,
 }
 
 impl Report {
-    pub(crate) fn add(&mut self, title: &str, body: String) {
+    /// Add a section (also printed as it comes).
+    pub fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
     }
 
-    /// `existing` with each of this report's sections replacing the one of the same title
-    /// (or added before the notes when there is none).
-    fn merge_into(&self, existing: &str) -> String {
-        let mut out = existing.to_string();
-        for (title, body) in &self.sections {
-            let heading = format!("\n## {title}\n");
-            let section = format!("{heading}\n{body}\n");
-            match out.find(&heading) {
-                Some(start) => {
-                    let rest = &out[start + heading.len()..];
-                    let end = rest
-                        .find("\n## ")
-                        .map_or(out.len(), |i| start + heading.len() + i);
-                    out.replace_range(start..end, &section);
-                }
-                None => {
-                    let notes = include_str!("bench_notes.md");
-                    let at = out.find(notes.trim_start()).unwrap_or(out.len());
-                    out.insert_str(at, &format!("{}\n", section.trim_start()));
-                }
-            }
-        }
-        out
-    }
-
-    fn render(&self) -> String {
+    /// The file: the machine, the sections of `earlier` not run this time, this run's
+    /// sections, the notes.
+    fn render(&self, earlier: &str) -> String {
         let mut out = String::from("# Benchmarks\n\nWritten by `cargo xtask bench`; every figure below comes from one run on the machine described, with the compared programs measured side by side in that run. Targets are goals, reported here and never asserted in tests.\n\n");
         out.push_str(&machine());
+        for (t, b) in earlier_sections(earlier) {
+            if !self.sections.iter().any(|(title, _)| *title == t) {
+                out.push_str(&format!("\n## {t}\n\n{}\n", b.trim()));
+            }
+        }
         for (t, b) in &self.sections {
             out.push_str(&format!("\n## {t}\n\n{b}\n"));
         }
@@ -98,6 +81,22 @@ impl Report {
         out.push_str(include_str!("bench_notes.md"));
         out
     }
+}
+
+/// The `## ` sections of an earlier BENCHMARKS.md, without the machine and the notes
+/// (both written anew).
+fn earlier_sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            out.push((title.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out.retain(|(t, _)| t != "Machine" && !t.starts_with("Analysis"));
+    out
 }
 
 fn machine() -> String {

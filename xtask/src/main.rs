@@ -1,6 +1,7 @@
 //! Project automation, as plain Rust: `cargo xtask test`, `cargo xtask verify`, `cargo xtask bench`.
 
 mod bench;
+mod bench_batch;
 mod bench_gateway;
 mod externals;
 mod test;
@@ -15,7 +16,8 @@ fn usage() -> &'static str {
      test      format check, clippy, docs, the whole test suite with every feature\n            \
      (installs the Python venv and the Codex CLI it needs under .venv/ and .tools/)\n  \
      verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
-     bench     benchmarks (router, memory, startup, load, gateway; all by default) into BENCHMARKS.md\n  \
+     bench     benchmarks (router, memory, startup, load, batch, gateway; all by default) into BENCHMARKS.md
+  \
      setup     only install the external test tools\n"
 }
 
