@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::{root, run_cmd};
 
 /// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`,
-/// `codex`; all when none). Sections of `BENCHMARKS.md` that were not run this time are kept.
+/// `codex`, `gateway`; all when none). Sections of `BENCHMARKS.md` that were not run this time
+/// are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -43,6 +44,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if want("codex") {
         crate::bench_codex::codex(&bin, &mut report)?;
+    }
+    if want("gateway") {
+        crate::bench_gateway::run(&bin, &mut report)?;
     }
     let path = root().join("BENCHMARKS.md");
     let earlier = std::fs::read_to_string(&path).unwrap_or_default();
@@ -333,7 +337,7 @@ fn startup(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn oha() -> anyhow::Result<PathBuf> {
+pub(crate) fn oha() -> anyhow::Result<PathBuf> {
     let local = root().join(".tools/cargo/bin/oha");
     if local.is_file() {
         return Ok(local);
@@ -346,7 +350,7 @@ fn oha() -> anyhow::Result<PathBuf> {
     Ok(local)
 }
 
-fn oha_run(oha: &Path, url: &str, extra: &[&str]) -> anyhow::Result<Value> {
+pub(crate) fn oha_run(oha: &Path, url: &str, extra: &[&str]) -> anyhow::Result<Value> {
     let body = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#;
     let out = Command::new(oha)
         .args([

@@ -20,6 +20,10 @@ pub fn codex_version() -> &'static str {
         .unwrap_or(CODEX_PACKAGE)
 }
 
+/// The Python packages the tests import: the OpenAI SDK and LiteLLM (as a client of the
+/// gateway).
+pub const PYTHON_PACKAGES: &[&str] = &["openai>=1.40", "litellm"];
+
 /// Paths of the installed tools.
 pub struct Externals {
     /// A python with `openai` importable.
@@ -32,17 +36,17 @@ pub struct Externals {
 pub fn install(root: &Path) -> anyhow::Result<Externals> {
     let venv = root.join(".venv");
     let python = venv.join("bin/python");
-    let has_openai = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import openai"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-    if !has_openai {
-        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .context("creating the Python venv (is python3-venv installed?)")?;
-        run_cmd(Command::new(&python).args(["-m", "pip", "install", "-q", "openai>=1.40"]))
-            .context("installing the OpenAI Python SDK")?;
+    if !python_imports(&python, "import openai, litellm") {
+        if !python.is_file() {
+            run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+                .context("creating the Python venv (is python3-venv installed?)")?;
+        }
+        run_cmd(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "-q"])
+                .args(PYTHON_PACKAGES),
+        )
+        .context("installing the OpenAI Python SDK and LiteLLM")?;
     }
     let tools = root.join(".tools");
     let codex = tools.join("node_modules/.bin/codex");
@@ -63,4 +67,29 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
         .context("installing the Codex CLI from npm")?;
     }
     Ok(Externals { python, codex })
+}
+
+/// Whether `python` exists and runs `code` (an import line) successfully.
+pub fn python_imports(python: &Path, code: &str) -> bool {
+    python.is_file()
+        && Command::new(python)
+            .args(["-c", code])
+            .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+}
+
+/// Install LiteLLM's proxy server (`litellm[proxy]`) into the venv for the gateway
+/// benchmark; returns the `litellm` command.
+pub fn install_litellm_proxy(root: &Path) -> anyhow::Result<PathBuf> {
+    let ext = install(root)?;
+    let litellm = root.join(".venv/bin/litellm");
+    if !litellm.is_file() || !python_imports(&ext.python, "import litellm.proxy.proxy_server") {
+        run_cmd(Command::new(&ext.python).args(["-m", "pip", "install", "-q", "litellm[proxy]"]))
+            .context("installing litellm[proxy]")?;
+    }
+    Ok(litellm)
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_batch;
 mod bench_codex;
+mod bench_gateway;
 mod externals;
 mod test;
 mod verify;
@@ -16,7 +17,7 @@ fn usage() -> &'static str {
      test      format check, clippy, docs, the whole test suite with every feature\n            \
      (installs the Python venv and the Codex CLI it needs under .venv/ and .tools/)\n  \
      verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
-     bench     benchmarks (router, memory, startup, load, batch, codex; all by default) into BENCHMARKS.md\n  \
+     bench     benchmarks (router, memory, startup, load, batch, codex, gateway; all by default) into BENCHMARKS.md\n  \
      setup     only install the external test tools\n"
 }
 

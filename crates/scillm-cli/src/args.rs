@@ -25,6 +25,8 @@ pub enum Command {
     Sidecar(SidecarArgs),
     /// Serve the mini-agent shim (default 127.0.0.1:8788).
     MiniAgent(MiniAgentArgs),
+    /// Serve the Router as an OpenAI-compatible gateway with keys and a Batch API (default 127.0.0.1:4000).
+    Serve(ServeArgs),
     /// Send one chat request and print the answer.
     Chat(ChatArgs),
     /// Run a JSONL file of requests in parallel; one output line per input line.
@@ -96,6 +98,23 @@ pub struct SidecarArgs {
     #[arg(long)]
     pub forward_base: Option<String>,
     /// Allow a non-loopback bind without an API key.
+    #[arg(long)]
+    pub allow_insecure_bind: bool,
+}
+
+/// `scillm serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Bind address (`[gateway] host`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Bind port (`[gateway] port`).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Where batches and files are kept (`[gateway] data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Allow a non-loopback bind without keys (`[gateway] allow_insecure_bind`).
     #[arg(long)]
     pub allow_insecure_bind: bool,
 }

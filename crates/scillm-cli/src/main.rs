@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use scillm_cli::args::{
-    AuthCommand, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, SidecarArgs,
+    AuthCommand, ChatArgs, Cli, Command, ConfigCommand, MiniAgentArgs, ServeArgs, SidecarArgs,
 };
 use scillm_cli::{auth, batch, chat, doctor, inspect};
 use scillm_core::config::ConfigLoader;
@@ -55,6 +55,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sidecar(a) => serve_sidecar(base, a).await,
         Command::MiniAgent(a) => serve_mini_agent(base, a).await,
+        Command::Serve(a) => serve_gateway(base, a).await,
         Command::Chat(a) => kill_codex_children_on_signal(run_chat(base, a)).await,
         Command::Batch(a) => {
             let config = Arc::new(base.load()?);
@@ -169,6 +170,37 @@ async fn run_chat(base: ConfigLoader, a: ChatArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+async fn serve_gateway(base: ConfigLoader, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut l = base;
+    if let Some(h) = a.host {
+        l = l.set("gateway.host", h);
+    }
+    if let Some(p) = a.port {
+        l = l.set("gateway.port", p);
+    }
+    if let Some(d) = a.data_dir {
+        l = l.set("gateway.data_dir", d.display().to_string());
+    }
+    if a.allow_insecure_bind {
+        l = l.set("gateway.allow_insecure_bind", true);
+    }
+    let config = Arc::new(l.load()?);
+    let g = &config.gateway;
+    eprintln!(
+        "scillm serve: listening on http://{}:{} ({} models, {})",
+        g.host,
+        g.port,
+        config.model_list.len(),
+        if g.keys.is_empty() {
+            "no keys".to_string()
+        } else {
+            format!("{} keys", g.keys.len())
+        }
+    );
+    scillm_gateway::serve(config.clone(), std::future::pending()).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_sidecar(base: ConfigLoader, a: SidecarArgs) -> anyhow::Result<ExitCode> {

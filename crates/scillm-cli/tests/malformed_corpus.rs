@@ -1,6 +1,6 @@
 //! The malformed-input corpus: hundreds of bad requests against the codex sidecar (echo
 //! mode; echo off with credentials and a failing CLI; echo off without credentials) and
-//! the mini-agent shim (echo mode), each started in-process on an ephemeral loopback
+//! the mini-agent shim (echo mode) and the `scillm serve` gateway, each started in-process on an ephemeral loopback
 //! port. Every case must get a 4xx with an OpenAI error body (or, for a few malformed
 //! HTTP messages hyper answers itself, the bare status listed with its reason in
 //! `protocol_cases::PROTOCOL_ALLOWLIST`), never a 5xx or a hang, and `GET /healthz`
@@ -104,4 +104,9 @@ async fn sidecar_without_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mini_agent_echo_mode() {
     run_corpus(Kind::MiniAgentEcho, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway() {
+    run_corpus(Kind::Gateway, 200).await;
 }

@@ -93,6 +93,14 @@ impl Progress {
         meta.attempts = retries;
         meta
     }
+
+    /// Upstream requests made, over every provider call and its own retries (the
+    /// gateway's `x-scillm-attempts`).
+    pub fn attempts(&self) -> u32 {
+        self.calls.iter().fold(0u32, |n, (slot, _, _)| {
+            n.saturating_add(slot.get().map_or(1, |s| s.attempts.saturating_add(1)))
+        })
+    }
 }
 
 /// A finished call: the response or the error, and the JSON check when JSON was asked for.

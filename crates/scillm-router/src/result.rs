@@ -201,6 +201,10 @@ pub struct RouterResult {
     /// `timing_ms` at full precision (zero for items that never ran); not serialised.
     #[serde(skip)]
     pub elapsed: Duration,
+    /// Upstream calls made for the item, over every target and retry (0 when none was
+    /// made); not serialised (the gateway's `x-scillm-attempts`).
+    #[serde(skip)]
+    pub attempts: u32,
 }
 
 impl RouterResult {
@@ -214,6 +218,7 @@ impl RouterResult {
             meta,
             error: Some(err),
             elapsed: Duration::ZERO,
+            attempts: 0,
         }
     }
 

@@ -116,6 +116,7 @@ pub async fn run_item(
     meta.fallback_used = progress.fallback_used;
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
+    result.attempts = progress.attempts();
     result
 }
 
@@ -129,6 +130,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 meta,
                 error: Some(e),
                 elapsed: Duration::ZERO,
+                attempts: 0,
             }
         }
         Ok(response) => {
@@ -152,6 +154,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 meta,
                 error: None,
                 elapsed: Duration::ZERO,
+                attempts: 0,
             }
         }
     }

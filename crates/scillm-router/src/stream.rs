@@ -18,6 +18,9 @@ pub struct RoutedStream {
     /// `scillm_router` of the call: deployment, provider, model, `queue_ms`, `timing_ms`
     /// (until the stream was open) and, when asked for, `retries`.
     pub meta: RouterMeta,
+    /// Upstream calls made to open it, over every target (the gateway's
+    /// `x-scillm-attempts`).
+    pub attempts: u32,
     /// The chunks; the deployment's slot is held until the stream is dropped.
     pub stream: ChunkStream,
 }
@@ -52,6 +55,7 @@ pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Bo
         None => call.await,
     };
     let meta = progress.meta(0, started.elapsed(), &item.request.model, config);
+    let attempts = progress.attempts();
     match outcome {
         Ok((Answer::Stream(stream), held)) => {
             // The slot and the in-flight count stay taken while chunks flow.
@@ -59,20 +63,31 @@ pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Bo
                 let _held = &held;
                 chunk
             }));
-            Ok(RoutedStream { meta, stream })
+            Ok(RoutedStream {
+                meta,
+                attempts,
+                stream,
+            })
         }
         Ok((Answer::Chat(_), _)) => Err(failed(
             meta,
+            attempts,
             &item,
             ProviderError::new(ErrorKind::Internal, "a complete answer came for a stream"),
         )),
-        Err(e) => Err(failed(meta, &item, e)),
+        Err(e) => Err(failed(meta, attempts, &item, e)),
     }
 }
 
-fn failed(mut meta: RouterMeta, item: &RouterRequest, e: ProviderError) -> Box<RouterResult> {
+fn failed(
+    mut meta: RouterMeta,
+    attempts: u32,
+    item: &RouterRequest,
+    e: ProviderError,
+) -> Box<RouterResult> {
     meta.set_error(&e);
     let mut r = RouterResult::failed(0, Some(&item.request.model), e);
     r.meta = meta;
+    r.attempts = attempts;
     Box::new(r)
 }

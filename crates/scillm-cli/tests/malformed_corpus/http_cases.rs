@@ -138,16 +138,12 @@ fn routes(t: &Target) -> Vec<Case> {
             .expect(404),
         );
     }
-    for (i, path) in [
-        "/v1/models/gpt-5",
-        "/favicon.ico",
-        "/admin",
-        "/healthz/x",
-        "/metrics",
-    ]
-    .iter()
-    .enumerate()
-    {
+    let mut get_unknown = vec!["/v1/models/gpt-5", "/favicon.ico", "/admin", "/healthz/x"];
+    // The gateway serves `/metrics` (SPEC §16).
+    if t.kind != Kind::Gateway {
+        get_unknown.push("/metrics");
+    }
+    for (i, path) in get_unknown.iter().enumerate() {
         out.push(
             Case::http(
                 format!("unknown_path_get_{i}"),

@@ -24,6 +24,8 @@ pub enum Kind {
     SidecarNoCredentials,
     /// The mini-agent shim in echo mode.
     MiniAgentEcho,
+    /// The `scillm serve` gateway with a client key, in front of a mock upstream.
+    Gateway,
 }
 
 /// A running server.
@@ -39,6 +41,8 @@ pub struct Target {
     // Kept alive while the target is in use; dropping them stops the servers.
     _sidecar: Option<RunningSidecar>,
     _shim: Option<RunningShim>,
+    _gateway: Option<scillm_gateway::RunningGateway>,
+    _mock: Option<scillm_testkit::chat_mock::ChatMock>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -52,6 +56,7 @@ impl Target {
     pub async fn start(kind: Kind) -> Target {
         match kind {
             Kind::MiniAgentEcho => start_mini_agent().await,
+            Kind::Gateway => start_gateway().await,
             _ => start_sidecar(kind).await,
         }
     }
@@ -91,6 +96,8 @@ async fn start_sidecar(kind: Kind) -> Target {
         max_image,
         _sidecar: Some(running),
         _shim: None,
+        _gateway: None,
+        _mock: None,
         _dir: Some(dir),
     }
 }
@@ -111,6 +118,48 @@ async fn start_mini_agent() -> Target {
         max_image: 0,
         _sidecar: None,
         _shim: Some(running),
+        _gateway: None,
+        _mock: None,
         _dir: None,
+    }
+}
+
+/// The gateway's body limit in the corpus (small, so over-limit cases stay quick).
+const GATEWAY_MAX_BODY: usize = 1024 * 1024;
+
+async fn start_gateway() -> Target {
+    let mock = scillm_testkit::chat_mock::ChatMock::builder()
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_sha256: String = scillm_serve::digest(KEY)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = Arc::new(config(&[
+        (
+            "model_list",
+            json!([{"model_name": "gpt-5", "provider": "openai",
+                    "api_base": mock.base_url(), "api_key": "sk-upstream"}]),
+        ),
+        (
+            "gateway.keys",
+            json!([{"name": "corpus", "key_sha256": key_sha256}]),
+        ),
+        ("gateway.max_body_bytes", json!(GATEWAY_MAX_BODY)),
+        ("gateway.data_dir", json!(dir.path().display().to_string())),
+    ]));
+    let running = scillm_gateway::spawn(config).await.unwrap();
+    Target {
+        kind: Kind::Gateway,
+        addr: running.addr(),
+        max_body: GATEWAY_MAX_BODY,
+        max_image: 0,
+        _sidecar: None,
+        _shim: None,
+        _gateway: Some(running),
+        _mock: Some(mock),
+        _dir: Some(dir),
     }
 }

@@ -91,6 +91,11 @@ pub(crate) fn read_file(
         Err(e) => return Err(invalid(e.to_string())),
     };
     for (k, v) in root.iter_mut() {
+        // `[gateway] keys` name their variables (`os.environ/NAME`) and the gateway reads
+        // them itself, so that a client key never sits in the loaded configuration.
+        if k == "gateway" {
+            continue;
+        }
         resolve_env(v, k, lookup).map_err(|(key, message)| ConfigError::Invalid {
             source_desc: format!("{file} key {key}"),
             message,

@@ -4,11 +4,13 @@
 //! `router_settings`, `os.environ/NAME`; see SPEC §13).
 
 mod env;
+mod gateway;
 mod litellm;
 mod load;
 mod model;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
+pub use gateway::{GatewayConfig, GatewayKey};
 pub use litellm::{split_provider, PROVIDER_PREFIXES};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{

@@ -31,6 +31,8 @@ pub struct Config {
     pub mini_agent: MiniAgentConfig,
     /// Deployments: model names mapped to providers.
     pub model_list: Vec<Deployment>,
+    /// The `scillm serve` gateway.
+    pub gateway: super::gateway::GatewayConfig,
 }
 
 /// Serialise a secret as `[REDACTED]` (or nothing when unset).

@@ -1,0 +1,136 @@
+//! [`Gateway`]: what every handler shares — the Router, the client keys, the model names,
+//! the Batch API and the metrics handle.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::HeaderMap;
+use scillm_core::Config;
+use scillm_router::Router;
+use scillm_serve::{ApiError, KeySet, PrometheusHandle};
+
+use crate::batch::BatchService;
+use crate::error::GatewayError;
+use crate::keys::{self, ClientKey};
+
+/// The gateway's shared state. Cloning is cheap.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    router: Router,
+    keys: KeySet<Arc<ClientKey>>,
+    models: Vec<String>,
+    model_set: HashSet<String>,
+    batches: BatchService,
+    metrics: PrometheusHandle,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("models", &self.inner.models)
+            .field("keys", &!self.inner.keys.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Build the gateway from `config`: the Router over its `model_list`, the keys of
+    /// `[gateway] keys` (env references read from the process environment), and the Batch
+    /// API over `[gateway] data_dir` (batches left running by a previous process resume).
+    pub async fn new(config: Arc<Config>) -> Result<Self, GatewayError> {
+        Self::with_env(config, &|name| std::env::var(name).ok()).await
+    }
+
+    /// [`Gateway::new`] reading key references from `env` instead of the process
+    /// environment.
+    pub async fn with_env(
+        config: Arc<Config>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, GatewayError> {
+        let keys = keys::build(&config.gateway.keys, env)?;
+        let router =
+            Router::new(Arc::clone(&config)).map_err(|e| GatewayError::Router(e.to_string()))?;
+        let models = router.model_names();
+        if models.is_empty() {
+            return Err(GatewayError::Config(
+                "model_list is empty: the gateway serves the model names of model_list; add at least one deployment".into(),
+            ));
+        }
+        let model_set = models.iter().cloned().collect();
+        let batches = BatchService::open(&config, router.clone()).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                router,
+                keys,
+                models,
+                model_set,
+                batches,
+                metrics: scillm_serve::recorder(),
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// The config the gateway was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The Router.
+    pub fn router(&self) -> &Router {
+        &self.inner.router
+    }
+
+    /// The Batch API.
+    pub fn batches(&self) -> &BatchService {
+        &self.inner.batches
+    }
+
+    /// The metrics handle `/metrics` renders.
+    pub fn metrics(&self) -> PrometheusHandle {
+        self.inner.metrics.clone()
+    }
+
+    /// Whether client keys are configured.
+    pub fn has_keys(&self) -> bool {
+        !self.inner.keys.is_empty()
+    }
+
+    /// Seconds since the gateway was built.
+    pub fn uptime_s(&self) -> f64 {
+        self.inner.started.elapsed().as_secs_f64()
+    }
+
+    /// Whether `model` is one of the model names served.
+    pub fn serves(&self, model: &str) -> bool {
+        self.inner.model_set.contains(model)
+    }
+
+    /// The model names `key` may use (all without keys), sorted.
+    pub fn visible_models(&self, key: Option<&ClientKey>) -> Vec<String> {
+        match key {
+            Some(k) => k.visible(&self.inner.models).into_iter().cloned().collect(),
+            None => self.inner.models.clone(),
+        }
+    }
+
+    /// The client key of a request: `None` when no keys are configured, else the key or
+    /// the 401 to answer.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<ClientKey>>, ApiError> {
+        if self.inner.keys.is_empty() {
+            return Ok(None);
+        }
+        self.inner
+            .keys
+            .authenticate(headers, "a key of [gateway] keys")
+            .map(|k| Some(Arc::clone(k)))
+    }
+}

@@ -1,0 +1,313 @@
+//! The gateway over real loopback HTTP: routing headers and the `scillm_router` record,
+//! model fallback, streaming, keys (401/403), unknown models (404 with the names), key
+//! limits and rate-limited targets (429 + Retry-After), request ids, /metrics, and the
+//! bind policy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+
+use scillm_gateway::{bind_policy, spawn, Gateway};
+use serde_json::{json, Value};
+use support::*;
+
+async fn post(base: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .json(body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    req.send().await.unwrap()
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn chat_answers_carry_the_record_and_routing_headers() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = spawn(config(&up, dir.path(), &[])).await.unwrap();
+    let base = gw.base_url();
+
+    let resp = post(&base, None, &chat_body("alpha")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-scillm-deployment"), "alpha#0");
+    assert_eq!(header(&resp, "x-scillm-attempts"), "1");
+    let overhead: f64 = header(&resp, "x-scillm-overhead-ms").parse().unwrap();
+    assert!(overhead >= 0.0);
+    assert!(!header(&resp, "x-request-id").is_empty());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "from alpha");
+    assert_eq!(body["scillm_router"]["error_type"], "ok");
+    assert_eq!(body["scillm_router"]["deployment"], "alpha#0");
+
+    // The client's request id is kept.
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .header("x-request-id", "req-123")
+        .json(&chat_body("alpha"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-request-id"), "req-123");
+
+    // `broken` answers 500; with its fallback to go to, the router fails over at once
+    // (SPEC §13) instead of retrying the same deployment.
+    let resp = post(&base, None, &chat_body("broken")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-scillm-deployment"), "alpha#0");
+    assert_eq!(header(&resp, "x-scillm-attempts"), "2");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["scillm_router"]["model_fallback"], "alpha");
+    assert_eq!(up.broken.request_count(), 1);
+
+    // Stream.
+    let resp = post(
+        &base,
+        None,
+        &json!({"model": "alpha", "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-scillm-deployment"), "alpha#0");
+    assert!(header(&resp, "content-type").starts_with("text/event-stream"));
+    let text = resp.text().await.unwrap();
+    let content: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(content, "from alpha", "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // Models and health.
+    let models: Value = reqwest::get(format!("{base}/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alpha", "alpha-2", "broken", "limited"]);
+    let health: Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["ok"], true);
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(header(&metrics, "content-type").starts_with("text/plain; version=0.0.4"));
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_have_openai_bodies_and_the_right_status() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = spawn(config(&up, dir.path(), &[])).await.unwrap();
+    let base = gw.base_url();
+
+    let resp = post(&base, None, &chat_body("nope")).await;
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("alpha, alpha-2, broken, limited"), "{msg}");
+
+    // Every target rate-limited: 429 with the upstream's wait.
+    let resp = post(&base, None, &chat_body("limited")).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(header(&resp, "retry-after"), "7");
+    assert_eq!(header(&resp, "x-scillm-deployment"), "limited#0");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+
+    // A client may not point the gateway elsewhere.
+    let mut b = chat_body("alpha");
+    b["api_base"] = json!("http://127.0.0.1:9");
+    let resp = post(&base, None, &b).await;
+    assert_eq!(resp.status(), 400);
+
+    // Malformed JSON, a wrong route, a wrong method.
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
+    let resp = reqwest::get(format!("{base}/v2/nothing")).await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.json::<Value>().await.unwrap()["error"]["message"].is_string());
+    let resp = reqwest::get(format!("{base}/v1/chat/completions"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn upstream_auth_failures_are_502_not_our_401() {
+    let bad = scillm_testkit::chat_mock::ChatMock::builder()
+        .respond_with(|_| scillm_testkit::chat_mock::MockReply::status(401))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams().await;
+    let config = config(
+        &up,
+        dir.path(),
+        &[(
+            "model_list",
+            json!([{"model_name": "m", "provider": "openai", "api_base": bad.base_url(), "api_key": "sk-x"}]),
+        )],
+    );
+    let gw = spawn(config).await.unwrap();
+    let resp = post(&gw.base_url(), None, &chat_body("m")).await;
+    assert_eq!(resp.status(), 502);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "upstream_error");
+    assert_eq!(body["error"]["code"], 401);
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn keys_models_and_limits() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    let narrow_sha: String = scillm_serve::digest("sk-narrow")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = config(
+        &up,
+        dir.path(),
+        &[(
+            "gateway.keys",
+            json!([
+                {"name": "full", "key": "os.environ/GW_FULL_KEY", "models": ["*"]},
+                {"name": "narrow", "key_sha256": narrow_sha, "models": ["alpha"], "rpm": 1},
+            ]),
+        )],
+    );
+    let env = |n: &str| (n == "GW_FULL_KEY").then(|| "sk-full".to_string());
+    let gw = Gateway::with_env(Arc::clone(&config), &env).await.unwrap();
+    let running = scillm_gateway::spawn_gateway(gw).await.unwrap();
+    let base = running.base_url();
+
+    let resp = post(&base, None, &chat_body("alpha")).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "missing_api_key"
+    );
+    let resp = post(&base, Some("sk-wrong"), &chat_body("alpha")).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(header(&resp, "x-scillm-deployment"), "none");
+    assert_eq!(header(&resp, "x-scillm-attempts"), "0");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_api_key"
+    );
+    assert_eq!(
+        post(&base, Some("sk-full"), &chat_body("broken"))
+            .await
+            .status(),
+        200
+    );
+
+    let resp = post(&base, Some("sk-narrow"), &chat_body("broken")).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "model_not_allowed"
+    );
+    // The narrow key sees only its model.
+    let models: Value = reqwest::Client::new()
+        .get(format!("{base}/v1/models"))
+        .bearer_auth("sk-narrow")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"].as_array().unwrap().len(), 1);
+    // rpm 1: the first passes, the second waits about a minute.
+    assert_eq!(
+        post(&base, Some("sk-narrow"), &chat_body("alpha"))
+            .await
+            .status(),
+        200
+    );
+    let resp = post(&base, Some("sk-narrow"), &chat_body("alpha")).await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = header(&resp, "retry-after").parse().unwrap();
+    assert!((50..=60).contains(&wait), "{wait}");
+    // Health needs no key.
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_non_loopback_bind_needs_keys_or_the_override() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    let open = config(&up, dir.path(), &[("gateway.host", json!("0.0.0.0"))]);
+    let err = bind_policy(&open).check().unwrap_err().to_string();
+    assert!(err.contains("[gateway] keys"), "{err}");
+    let err = scillm_gateway::serve(open, std::future::ready(()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refusing to bind"), "{err}");
+    let keyed = config(
+        &up,
+        dir.path(),
+        &[
+            ("gateway.host", json!("0.0.0.0")),
+            (
+                "gateway.keys",
+                json!([{"name": "k", "key_sha256": "00".repeat(32)}]),
+            ),
+        ],
+    );
+    assert!(bind_policy(&keyed).check().is_ok());
+}

@@ -1,0 +1,54 @@
+//! `GET /metrics` in the Prometheus text format (SPEC §16), from the
+//! `metrics-exporter-prometheus` recorder.
+//!
+//! [`recorder`] installs one process-wide recorder the first time it is called (every
+//! server in the process and every `metrics::counter!`-style call then share it) and
+//! returns its handle; [`metrics_route`] renders that handle. The metric names themselves
+//! are defined where the measurements are taken.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, MethodRouter};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// The Prometheus text exposition format's content type.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder's handle, installing the recorder on first use.
+///
+/// When another global `metrics` recorder was installed before (by an embedding
+/// program), a private recorder is built instead and a warning logged: `/metrics` then
+/// answers, but the process's measurements go to the other recorder.
+pub fn recorder() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => handle,
+            Err(e) => {
+                tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics shows a private one");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        })
+        .clone()
+}
+
+/// The `GET /metrics` handler for `handle`: runs the recorder's upkeep (draining
+/// histogram buffers) and answers the text format.
+pub fn metrics_route<S: Clone + Send + Sync + 'static>(
+    handle: PrometheusHandle,
+) -> MethodRouter<S> {
+    get(move || {
+        let handle = handle.clone();
+        async move {
+            handle.run_upkeep();
+            (
+                [(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
+                handle.render(),
+            )
+                .into_response()
+        }
+    })
+}
