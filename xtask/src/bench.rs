@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::{root, run_cmd};
 
-/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`; all when none).
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `python`; all
+/// when none). With names, only their sections of `BENCHMARKS.md` are replaced.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -37,21 +38,51 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("load") {
         load(&bin, &mut report)?;
     }
+    if want("python") {
+        crate::bench_python::run(&bin, &mut report)?;
+    }
     let path = root().join("BENCHMARKS.md");
-    std::fs::write(&path, report.render())?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(existing) if !args.is_empty() => report.merge_into(&existing),
+        _ => report.render(),
+    };
+    std::fs::write(&path, text)?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
 
+/// The sections of `BENCHMARKS.md` written by this run.
 #[derive(Default)]
-struct Report {
+pub struct Report {
     sections: Vec<(String, String)>,
 }
 
 impl Report {
-    fn add(&mut self, title: &str, body: String) {
+    /// Add a section (also echoed to standard error).
+    pub fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
+    }
+
+    /// `existing` with this run's sections replaced (or added before the analysis).
+    fn merge_into(&self, existing: &str) -> String {
+        let mut out = existing.to_string();
+        for (title, body) in &self.sections {
+            let section = format!("\n## {title}\n\n{}\n", body.trim_end());
+            let head = format!("\n## {title}\n");
+            match out.find(&head) {
+                Some(start) => {
+                    let rest = start + head.len();
+                    let end = out[rest..].find("\n## ").map_or(out.len(), |i| rest + i);
+                    out.replace_range(start..end, &section);
+                }
+                None => {
+                    let at = out.find("\n## Analysis").unwrap_or(out.len());
+                    out.insert_str(at, &section);
+                }
+            }
+        }
+        out
     }
 
     fn render(&self) -> String {
@@ -102,7 +133,7 @@ fn machine() -> String {
 }
 
 /// A child process killed when dropped.
-struct Guard(Child);
+pub struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -112,7 +143,7 @@ impl Drop for Guard {
 }
 
 /// Start the mock upstream and read the base it prints.
-fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
+pub fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
     let mut child = Command::new(bin.join("mock-upstream"))
         .args(extra)
         .stderr(Stdio::piped())
@@ -141,7 +172,8 @@ fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64().unwrap_or(0.0)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median (the upper one of an even count; 0 for none).
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

@@ -1,5 +1,6 @@
-//! External tools the test suite drives for real: the official OpenAI Python SDK (in a
-//! venv) and the Codex CLI (npm package), installed under the workspace.
+//! External tools the test suite drives for real: the official OpenAI Python SDK, pytest
+//! and maturin (in a venv; maturin builds the `scillm` Python package) and the Codex CLI
+//! (npm package), installed under the workspace.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +12,13 @@ use crate::run_cmd;
 /// The pinned Codex CLI.
 pub const CODEX_PACKAGE: &str = "@openai/codex@0.169.0";
 
+/// The Python packages of the test venv.
+pub const PYTHON_PACKAGES: &[&str] = &["openai>=1.40", "pytest>=8", "maturin>=1.7,<2"];
+
 /// Paths of the installed tools.
 pub struct Externals {
+    /// The venv (`.venv/`).
+    pub venv: PathBuf,
     /// A python with `openai` importable.
     pub python: PathBuf,
     /// The `codex` binary.
@@ -23,17 +29,24 @@ pub struct Externals {
 pub fn install(root: &Path) -> anyhow::Result<Externals> {
     let venv = root.join(".venv");
     let python = venv.join("bin/python");
-    let has_openai = python.is_file()
+    let has_packages = python.is_file()
+        && venv.join("bin/maturin").is_file()
         && Command::new(&python)
-            .args(["-c", "import openai"])
+            .args(["-c", "import openai, pytest"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-    if !has_openai {
-        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .context("creating the Python venv (is python3-venv installed?)")?;
-        run_cmd(Command::new(&python).args(["-m", "pip", "install", "-q", "openai>=1.40"]))
-            .context("installing the OpenAI Python SDK")?;
+    if !has_packages {
+        if !python.is_file() {
+            run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+                .context("creating the Python venv (is python3-venv installed?)")?;
+        }
+        run_cmd(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "-q"])
+                .args(PYTHON_PACKAGES),
+        )
+        .context("installing the OpenAI Python SDK, pytest and maturin")?;
     }
     let tools = root.join(".tools");
     let codex = tools.join("node_modules/.bin/codex");
@@ -53,5 +66,9 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
         )
         .context("installing the Codex CLI from npm")?;
     }
-    Ok(Externals { python, codex })
+    Ok(Externals {
+        venv,
+        python,
+        codex,
+    })
 }
