@@ -5,9 +5,9 @@
 //! module runs everything else on one Tokio runtime shared by the process
 //! (`pyo3-async-runtimes`), with the GIL released while Rust works:
 //!
-//! - [`router::PyRouter`]: `parallel` (an awaitable), `stream`, `acompletion` (an
+//! - `Router` (`router.rs`): `parallel` (an awaitable), `stream`, `acompletion` (an
 //!   awaitable), `completion` (blocking);
-//! - [`servers::start_sidecar`], [`servers::start_mini_agent`]: servers with a handle.
+//! - `start_sidecar`, `start_mini_agent` (`servers.rs`): servers with a handle.
 //!
 //! Cancelling the asyncio task that awaits one of the awaitables drops the Rust future,
 //! which cancels the batch: items not started never start and HTTP calls in flight are
