@@ -7,7 +7,8 @@ zero-latency mock upstream through
 
 all at the same concurrency. Prints one JSON object: per client and round, requests, ok
 count, wall seconds, requests per second, RSS before and peak RSS during the run (MiB; the
-peak is reset before each run through /proc/self/clear_refs).
+peak is reset before each run through /proc/self/clear_refs) and the growth per request
+(KiB). Every client keeps all of its responses until the run ends, as a caller does.
 
 Run by ``cargo xtask bench python``; by hand:
 ``python compare_clients.py --base http://127.0.0.1:PORT``.
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import gc
 import json
 import os
 import sys
@@ -39,7 +42,13 @@ def status_kib(field: str) -> int:
 
 
 def reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux: writing 5 to clear_refs)."""
+    """Collect garbage, hand free heap pages back to the OS, then reset VmHWM to the current
+    RSS (Linux: writing 5 to clear_refs), so each run starts from what is really in use."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
 
@@ -49,18 +58,19 @@ def requests(n: int) -> List[Dict[str, Any]]:
 
 
 async def gathered(call: Callable[[Dict[str, Any]], Awaitable[Any]], reqs: List[Dict[str, Any]], concurrency: int) -> int:
-    """`asyncio.gather` over every request, at most `concurrency` in flight; the ok count."""
+    """`asyncio.gather` over every request, at most `concurrency` in flight, keeping every
+    response (as a caller of gather does, and as scillm returns them); the ok count."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(r: Dict[str, Any]) -> bool:
+    async def one(r: Dict[str, Any]) -> Any:
         async with gate:
             try:
-                reply = await call(r)
-                return bool(reply.choices[0].message.content)
-            except Exception:  # noqa: BLE001 - a failed call counts as not ok
-                return False
+                return await call(r)
+            except Exception as e:  # noqa: BLE001 - a failed call is kept as its exception
+                return e
 
-    return sum(await asyncio.gather(*(one(r) for r in reqs)))
+    replies = await asyncio.gather(*(one(r) for r in reqs))
+    return sum(not isinstance(x, Exception) and bool(x.choices[0].message.content) for x in replies)
 
 
 def make_clients(base: str, concurrency: int) -> Dict[str, Callable[[List[Dict[str, Any]]], Awaitable[int]]]:
@@ -124,6 +134,7 @@ async def main() -> None:
                     "peak_rss_mib": status_kib("VmHWM:") / 1024,
                 }
             )
+            rows[-1]["kib_per_request"] = (rows[-1]["peak_rss_mib"] - rows[-1]["rss_before_mib"]) * 1024 / len(reqs)
             print(json.dumps(rows[-1]), file=sys.stderr)
     versions = {}
     for mod in ("scillm", "litellm", "openai"):

@@ -71,7 +71,7 @@ pub fn run(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     };
     for r in &rows {
         table.push(format!(
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} |",
             r["round"],
             r["client"].as_str().unwrap_or(""),
             r["n"],
@@ -80,6 +80,7 @@ pub fn run(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
             num(r, "rss_before_mib"),
             num(r, "peak_rss_mib"),
             num(r, "peak_rss_mib") - num(r, "rss_before_mib"),
+            num(r, "kib_per_request"),
         ));
     }
     let (s, l, o) = (
@@ -87,19 +88,12 @@ pub fn run(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
         per("litellm", "rps"),
         per("openai", "rps"),
     );
-    let growth = |c: &str| {
-        median(
-            rows.iter()
-                .filter(|r| r["client"] == c)
-                .map(|r| num(r, "peak_rss_mib") - num(r, "rss_before_mib"))
-                .collect(),
-        )
-    };
+    let growth = |c: &str| per(c, "kib_per_request");
     let versions = &v["versions"];
     report.add(
         "Python package: scillm versus LiteLLM Router versus AsyncOpenAI",
         format!(
-            "Method: one Python {} process (`python/bench/compare_clients.py`, venv `.venv-bench`) runs three clients in turn against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread), all at concurrency {}: `scillm` is `scillm.Router(model_list=[LiteLLM-style deployment]).parallel_acompletions(requests)` (release wheel, results as dicts); `litellm` is `litellm.Router(...).acompletion` under `asyncio.gather` with a semaphore (`num_retries=0`); `openai` is `AsyncOpenAI.chat.completions.create` under `asyncio.gather` with a semaphore (`max_retries=0`). Each client is warmed up with 200 requests, then three rounds; the request counts differ per client so that each run lasts seconds. Peak RSS is the process's `VmHWM`, reset before each run (`/proc/self/clear_refs`); the last column is the peak minus the RSS before the run. Versions: scillm {}, litellm {}, openai {}.\n\n| round | client | requests | ok | req/s | RSS before MiB | peak RSS MiB | peak − before MiB |\n|---|---|---|---|---|---|---|---|\n{}\n\nMedian throughput: scillm **{s:.0} req/s**, LiteLLM Router {l:.0} req/s, AsyncOpenAI {o:.0} req/s. scillm / LiteLLM Router: **{:.1}×** (goal ≥ 50×); scillm / AsyncOpenAI: **{:.1}×** (goal ≥ 5×). Median RSS growth during a run: scillm {:.1} MiB, LiteLLM {:.1} MiB, AsyncOpenAI {:.1} MiB.\n",
+            "Method: one Python {} process (`python/bench/compare_clients.py`, venv `.venv-bench`) runs three clients in turn against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread), all at concurrency {}: `scillm` is `scillm.Router(model_list=[LiteLLM-style deployment]).parallel_acompletions(requests)` (release wheel, results as dicts); `litellm` is `litellm.Router(...).acompletion` under `asyncio.gather` with a semaphore (`num_retries=0`); `openai` is `AsyncOpenAI.chat.completions.create` under `asyncio.gather` with a semaphore (`max_retries=0`). Each client is warmed up with 200 requests, then three rounds; the request counts differ per client so that each run lasts seconds. Every client keeps all its responses until its run ends (scillm's list of dicts; gather's list of response objects). Before each run the process collects garbage and trims the heap (`malloc_trim`), then resets its peak RSS (`VmHWM`, via `/proc/self/clear_refs`); the growth is the peak minus the RSS before the run, also given per request. Versions: scillm {}, litellm {}, openai {}.\n\n| round | client | requests | ok | req/s | RSS before MiB | peak RSS MiB | growth MiB | growth KiB per request |\n|---|---|---|---|---|---|---|---|---|\n{}\n\nMedian throughput: scillm **{s:.0} req/s**, LiteLLM Router {l:.0} req/s, AsyncOpenAI {o:.0} req/s. scillm / LiteLLM Router: **{:.1}×** (goal ≥ 50×); scillm / AsyncOpenAI: **{:.1}×** (goal ≥ 5×). Median RSS growth per request held: scillm {:.2} KiB, LiteLLM {:.2} KiB, AsyncOpenAI {:.2} KiB.\n",
             v["python"].as_str().unwrap_or("?"),
             v["concurrency"],
             versions["scillm"].as_str().unwrap_or("?"),
