@@ -114,8 +114,13 @@ async def main() -> None:
     for name, run in clients.items():  # warm-up: imports, pools, first-call setup
         await run(requests(200))
     rows = []
+    names = list(clients)
     for rnd in range(a.rounds):
-        for name, run in clients.items():
+        # Each round starts with another client: memory one run frees is reused by the next,
+        # so a fixed order would favour the clients that come later.
+        order = names[rnd % len(names) :] + names[: rnd % len(names)]
+        for name in order:
+            run = clients[name]
             reqs = requests(sizes[name])
             reset_peak()
             before = status_kib("VmRSS:")
