@@ -21,7 +21,9 @@ then the arguments.
 
 from __future__ import annotations
 
+import atexit
 import json
+import time
 from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import _scillm
@@ -70,6 +72,21 @@ __all__ = [
     "OverloadedError",
     "__version__",
 ]
+
+
+
+@atexit.register
+def _let_completions_finish() -> None:
+    """Release the GIL briefly before the interpreter finalizes.
+
+    A call's result is handed to its event loop from a runtime thread that holds the GIL
+    only around ``call_soon_threadsafe``; waking the loop lets the main thread run on to
+    shutdown while that thread waits to take the GIL back. Taking it during finalization
+    ends the thread abruptly (a crash at exit). Sleeping here hands the GIL to any such
+    waiting thread so it returns first.
+    """
+    time.sleep(0.02)
+
 
 Request = Mapping[str, Any]
 Result = Dict[str, Any]
