@@ -27,10 +27,15 @@ pub struct PyRouter {
     router: Router,
 }
 
-/// One result as the JSON line `scillm batch` writes (without the newline).
+/// One result as the JSON line `scillm batch` writes ([`scillm_batch::result_line`]),
+/// without its newline.
 pub fn result_line(result: &RouterResult) -> PyResult<String> {
-    serde_json::to_string(result)
-        .map_err(|e| PyValueError::new_err(format!("cannot serialise a result: {e}")))
+    let mut line = scillm_batch::result_line(result);
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    String::from_utf8(line)
+        .map_err(|e| PyValueError::new_err(format!("a result line is not UTF-8: {e}")))
 }
 
 /// Whether `result` is a failed call (`provider_error` or `timeout`), the results that

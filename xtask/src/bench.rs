@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::{root, run_cmd};
 
-/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `python`; all
-/// when none). With names, only their sections of `BENCHMARKS.md` are replaced.
+/// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`,
+/// `python`; all when none). Sections of `BENCHMARKS.md` that were not run this time are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -38,56 +38,42 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("load") {
         load(&bin, &mut report)?;
     }
+    if want("batch") {
+        crate::bench_batch::batch(&bin, &mut report)?;
+    }
     if want("python") {
         crate::bench_python::run(&bin, &mut report)?;
     }
     let path = root().join("BENCHMARKS.md");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(existing) if !args.is_empty() => report.merge_into(&existing),
-        _ => report.render(),
-    };
-    std::fs::write(&path, text)?;
+    let earlier = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, report.render(&earlier))?;
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
 }
 
-/// The sections of `BENCHMARKS.md` written by this run.
+/// The sections of one bench run.
 #[derive(Default)]
-pub struct Report {
+pub(crate) struct Report {
     sections: Vec<(String, String)>,
 }
 
 impl Report {
-    /// Add a section (also echoed to standard error).
+    /// Add a section (also printed as it comes).
     pub fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
     }
 
-    /// `existing` with this run's sections replaced (or added before the analysis).
-    fn merge_into(&self, existing: &str) -> String {
-        let mut out = existing.to_string();
-        for (title, body) in &self.sections {
-            let section = format!("\n## {title}\n\n{}\n", body.trim_end());
-            let head = format!("\n## {title}\n");
-            match out.find(&head) {
-                Some(start) => {
-                    let rest = start + head.len();
-                    let end = out[rest..].find("\n## ").map_or(out.len(), |i| rest + i);
-                    out.replace_range(start..end, &section);
-                }
-                None => {
-                    let at = out.find("\n## Analysis").unwrap_or(out.len());
-                    out.insert_str(at, &section);
-                }
-            }
-        }
-        out
-    }
-
-    fn render(&self) -> String {
+    /// The file: the machine, the sections of `earlier` not run this time, this run's
+    /// sections, the notes.
+    fn render(&self, earlier: &str) -> String {
         let mut out = String::from("# Benchmarks\n\nWritten by `cargo xtask bench`; every figure below comes from one run on the machine described, with the compared programs measured side by side in that run. Targets are goals, reported here and never asserted in tests.\n\n");
         out.push_str(&machine());
+        for (t, b) in earlier_sections(earlier) {
+            if !self.sections.iter().any(|(title, _)| *title == t) {
+                out.push_str(&format!("\n## {t}\n\n{}\n", b.trim()));
+            }
+        }
         for (t, b) in &self.sections {
             out.push_str(&format!("\n## {t}\n\n{b}\n"));
         }
@@ -95,6 +81,22 @@ impl Report {
         out.push_str(include_str!("bench_notes.md"));
         out
     }
+}
+
+/// The `## ` sections of an earlier BENCHMARKS.md, without the machine and the notes
+/// (both written anew).
+fn earlier_sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            out.push((title.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out.retain(|(t, _)| t != "Machine" && !t.starts_with("Analysis"));
+    out
 }
 
 fn machine() -> String {
@@ -133,7 +135,7 @@ fn machine() -> String {
 }
 
 /// A child process killed when dropped.
-pub struct Guard(Child);
+pub(crate) struct Guard(Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -143,7 +145,7 @@ impl Drop for Guard {
 }
 
 /// Start the mock upstream and read the base it prints.
-pub fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
+pub(crate) fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
     let mut child = Command::new(bin.join("mock-upstream"))
         .args(extra)
         .stderr(Stdio::piped())
@@ -173,7 +175,7 @@ fn f(v: &Value, k: &str) -> f64 {
 }
 
 /// The median (the upper one of an even count; 0 for none).
-pub fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

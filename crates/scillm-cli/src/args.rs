@@ -27,7 +27,8 @@ pub enum Command {
     MiniAgent(MiniAgentArgs),
     /// Send one chat request and print the answer.
     Chat(ChatArgs),
-    /// Run a JSONL file of requests in parallel; one output line per input line, in order.
+    /// Run a JSONL file of requests in parallel; one output line per input line.
+    /// Exit 0 every line ok, 3 some lines failed, 2 usage or config error, 130/143 interrupted.
     Batch(BatchArgs),
     /// List the model names this configuration can route.
     Models,
@@ -158,12 +159,22 @@ pub struct ChatArgs {
     pub target: TargetArgs,
 }
 
+/// Output order of `scillm batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderArg {
+    /// Line i of the output is the result of input line i.
+    Input,
+    /// Results as they finish; each carries scillm_router.index.
+    Completed,
+}
+
 /// `scillm batch`.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// Input JSONL: one request per line.
     pub input: PathBuf,
-    /// Output JSONL (default: stdout).
+    /// Output JSONL (default: stdout). A file is durable: results are journaled to
+    /// OUT.journal as they finish, so --resume loses none after a crash.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Requests in flight at once (default: router.concurrency, 16).
@@ -172,13 +183,26 @@ pub struct BatchArgs {
     /// Per-request timeout in seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
-    /// Stop at the first failure and cancel what is still running.
+    /// Stop at the first failure: lines in flight and later lines end `cancelled`.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Continue a batch whose output file exists: keep its complete lines, run the rest.
+    /// Output order: input (default) or completed.
+    #[arg(long, value_enum, default_value = "input")]
+    pub order: OrderArg,
+    /// Continue a batch whose output exists: keep finished results, run the lines without
+    /// one and those that ended cancelled, timeout or rate_limited.
     #[arg(long, requires = "output")]
     pub resume: bool,
-    /// Never draw a progress bar.
+    /// Like --resume, and run every line that ended in error again.
+    #[arg(long, requires = "output")]
+    pub retry_errors: bool,
+    /// Most finished results held in memory waiting for a slower earlier line (input order).
+    #[arg(long, default_value_t = scillm_batch::DEFAULT_REORDER_WINDOW)]
+    pub reorder_window: usize,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// Never draw a progress bar or print progress lines.
     #[arg(long)]
     pub no_progress: bool,
     /// Where to send requests that name no provider.

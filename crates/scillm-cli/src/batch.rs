@@ -1,230 +1,199 @@
-//! `scillm batch`: one output line per input line, in input order, flushed as it goes, with
-//! `--resume` after a crash losing and duplicating nothing.
+//! `scillm batch`: map the arguments onto [`scillm_batch`], show progress, turn signals
+//! into cancellation, print the summary and choose the exit code (SPEC §14).
 
-use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use futures::StreamExt;
-use scillm_router::{ParallelOptions, RequestItem, Router, RouterResult};
-use serde_json::Value;
+use scillm_batch::{
+    BatchError, BatchOptions, BatchRunner, Order, Output, Progress, Resume, Summary,
+};
+use scillm_router::Router;
+use tokio_util::sync::CancellationToken;
 
-use crate::summary::Summary;
+use crate::args::{BatchArgs, OrderArg};
 
-/// What to run and how.
-#[derive(Debug, Clone, Default)]
-pub struct BatchOptions {
-    /// Requests in flight at once (`None`: the router's default).
-    pub concurrency: Option<usize>,
-    /// Per-request timeout.
-    pub timeout: Option<Duration>,
-    /// Stop at the first failure and cancel the rest (their slots still get a result).
-    pub fail_fast: bool,
-    /// Keep the complete lines of an existing output file and run only the rest.
-    pub resume: bool,
-    /// Output file (`None`: standard output).
-    pub output: Option<PathBuf>,
-    /// Draw a progress bar when standard error is a terminal.
-    pub progress: bool,
-    /// Provider for lines that name none.
-    pub default_provider: Option<String>,
-    /// Base for lines that name none.
-    pub default_api_base: Option<String>,
-}
+/// Every line ended `ok`.
+pub const EXIT_OK: u8 = 0;
+/// A usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Some lines ended in error (every line was written).
+pub const EXIT_SOME_FAILED: u8 = 3;
+/// Interrupted by SIGINT (Ctrl-C).
+pub const EXIT_SIGINT: u8 = 130;
+/// Interrupted by SIGTERM.
+pub const EXIT_SIGTERM: u8 = 143;
 
-/// What a batch did.
-#[derive(Debug, Clone, Default)]
-pub struct BatchReport {
-    /// Input lines.
-    pub total: usize,
-    /// Lines kept from an earlier run (`--resume`).
-    pub resumed: usize,
-    /// Results written by this run, by `error_type`, with their times.
-    pub summary: Summary,
-}
-
-/// Read the input file: one item per line (a blank or non-JSON line becomes an invalid item,
-/// so that every line still gets its output line).
-pub fn read_items(input: &Path, opts: &BatchOptions) -> anyhow::Result<Vec<RequestItem>> {
-    let mut text = String::new();
-    File::open(input)
-        .with_context(|| format!("cannot open the input file {}", input.display()))?
-        .read_to_string(&mut text)
-        .with_context(|| format!("{} is not UTF-8 text", input.display()))?;
-    Ok(text
-        .lines()
-        .map(|line| {
-            if line.trim().is_empty() {
-                return RequestItem::Invalid("line is empty: expected one JSON request".into());
-            }
-            match RequestItem::from_json_line(line) {
-                RequestItem::Raw(Value::Object(mut m)) => {
-                    if let Some(p) = &opts.default_provider {
-                        m.entry("custom_llm_provider")
-                            .or_insert_with(|| Value::from(p.as_str()));
-                    }
-                    if let Some(b) = &opts.default_api_base {
-                        m.entry("api_base")
-                            .or_insert_with(|| Value::from(b.as_str()));
-                    }
-                    RequestItem::Raw(Value::Object(m))
-                }
-                other => other,
-            }
-        })
-        .collect())
-}
-
-/// The indices already written to `path`; the file is cut back to its last complete,
-/// parseable line so that appending continues it cleanly.
-pub fn resume_point(path: &Path) -> anyhow::Result<HashSet<usize>> {
-    let mut done = HashSet::new();
-    let Ok(file) = File::open(path) else {
-        return Ok(done);
-    };
-    let mut reader = BufReader::new(file);
-    let mut keep = 0u64;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 || !line.ends_with('\n') {
-            break;
-        }
-        let index = serde_json::from_str::<Value>(&line)
-            .ok()
-            .and_then(|v| v.pointer("/scillm_router/index").and_then(Value::as_u64));
-        match index {
-            Some(i) if done.insert(i as usize) => keep += n as u64,
-            _ => break,
-        }
+/// The runner options the arguments ask for.
+pub fn options(a: &BatchArgs) -> BatchOptions {
+    BatchOptions {
+        concurrency: a.concurrency,
+        timeout: a.timeout.map(Duration::from_secs_f64),
+        fail_fast: a.fail_fast,
+        deterministic: false,
+        order: match a.order {
+            OrderArg::Input => Order::Input,
+            OrderArg::Completed => Order::Completed,
+        },
+        resume: if a.retry_errors {
+            Resume::Errors
+        } else if a.resume {
+            Resume::Missing
+        } else {
+            Resume::Off
+        },
+        reorder_window: a.reorder_window,
+        default_provider: a.target.provider.clone(),
+        default_api_base: a.target.api_base.clone(),
     }
-    OpenOptions::new()
-        .write(true)
-        .open(path)?
-        .set_len(keep)
-        .with_context(|| format!("cannot trim {} for --resume", path.display()))?;
-    Ok(done)
 }
 
-/// Run the batch and write every result line.
-pub async fn run(
-    router: &Router,
-    input: &Path,
-    opts: &BatchOptions,
-) -> anyhow::Result<BatchReport> {
-    let items = read_items(input, opts)?;
-    let total = items.len();
-    let done = match (&opts.output, opts.resume) {
-        (Some(path), true) => resume_point(path)?,
-        _ => HashSet::new(),
-    };
-    let mut out: Box<dyn Write> = match &opts.output {
-        Some(path) => Box::new(
-            OpenOptions::new()
-                .create(true)
-                .append(opts.resume)
-                .write(true)
-                .truncate(!opts.resume)
-                .open(path)
-                .with_context(|| format!("cannot write {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
-    let (positions, todo): (Vec<usize>, Vec<RequestItem>) = items
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !done.contains(i))
-        .unzip();
-    let progress = Progress::new(todo.len(), opts.progress);
-    let popts = ParallelOptions {
-        concurrency: opts.concurrency,
-        fail_fast: opts.fail_fast,
-        timeout: opts.timeout,
-        ..ParallelOptions::default()
-    };
-    let mut summary = Summary::default();
-    let mut pending: BTreeMap<usize, RouterResult> = BTreeMap::new();
-    let mut next = 0usize;
-    let mut stream = std::pin::pin!(router.parallel_stream(todo, popts));
-    while let Some((local, mut result)) = stream.next().await {
-        let Some(&global) = positions.get(local) else {
-            continue;
-        };
-        result.meta.index = global;
-        summary.add(&result);
-        progress.tick(&summary);
-        pending.insert(local, result);
-        while let Some(r) = pending.remove(&next) {
-            let mut line = serde_json::to_vec(&r)?;
-            line.push(b'\n');
-            out.write_all(&line)?;
-            out.flush()?;
-            next += 1;
-        }
+/// The exit code of a finished run: 130 / 143 when a signal stopped it, 3 when any line
+/// of the output ended in error, else 0.
+pub fn exit_code(summary: &Summary, signal: u8) -> u8 {
+    if summary.interrupted && signal != 0 {
+        signal
+    } else if summary.output_errors() > 0 || summary.missing().unwrap_or(0) > 0 {
+        EXIT_SOME_FAILED
+    } else {
+        EXIT_OK
     }
-    progress.finish(&summary);
-    anyhow::ensure!(
-        next == positions.len(),
-        "internal error: {} of {} results were written",
-        next,
-        positions.len()
-    );
-    Ok(BatchReport {
-        total,
-        resumed: done.len(),
-        summary,
-    })
 }
 
-/// A progress bar on a terminal, plain lines otherwise.
-struct Progress {
+/// Run the batch `a` asks for and print its summary; returns the exit code.
+pub async fn run(router: Router, a: &BatchArgs) -> anyhow::Result<u8> {
+    let cancel = CancellationToken::new();
+    let signal = cancel_on_signals(cancel.clone());
+    let view = Arc::new(ProgressView::new(!a.no_progress));
+    let v = Arc::clone(&view);
+    let runner = BatchRunner::new(router, options(a)).on_progress(move |p| v.update(p));
+    let output = match &a.output {
+        Some(p) => Output::File(p.clone()),
+        None => Output::Writer(Box::new(std::io::stdout())),
+    };
+    let result = runner.run_file(&a.input, output, cancel).await;
+    view.finish();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(match e {
+                BatchError::Output { .. } => 1,
+                e if e.is_usage() => EXIT_USAGE,
+                _ => 1,
+            });
+        }
+    };
+    let signal = signal.load(Ordering::SeqCst);
+    if summary.interrupted {
+        eprintln!("interrupted: finished results are written; run again with --resume to complete");
+    }
+    eprintln!("{}", summary.table());
+    if let Some(path) = &a.summary_json {
+        let text = serde_json::to_string_pretty(&summary.to_json())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write the summary to {}: {e}", path.display()))?;
+    }
+    Ok(exit_code(&summary, signal))
+}
+
+/// Cancel `cancel` on the first SIGINT or SIGTERM and remember which (130 / 143); a
+/// second signal exits at once.
+fn cancel_on_signals(cancel: CancellationToken) -> Arc<AtomicU8> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let got = Arc::new(AtomicU8::new(0));
+    let seen = Arc::clone(&got);
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return got;
+    };
+    tokio::spawn(async move {
+        loop {
+            let code = tokio::select! {
+                Some(()) = int.recv() => EXIT_SIGINT,
+                Some(()) = term.recv() => EXIT_SIGTERM,
+                else => return,
+            };
+            if seen.swap(code, Ordering::SeqCst) != 0 {
+                eprintln!("interrupted again: exiting now");
+                std::process::exit(i32::from(code));
+            }
+            eprintln!("interrupted: no new lines start, lines in flight are cancelled (press Ctrl-C again to exit at once)");
+            cancel.cancel();
+        }
+    });
+    got
+}
+
+/// Progress: an indicatif bar on a terminal, else a plain line every 10% or 5 s.
+struct ProgressView {
     bar: Option<indicatif::ProgressBar>,
-    total: usize,
-    step: usize,
+    plain: bool,
+    last: Mutex<(Instant, u64)>,
 }
 
-impl Progress {
-    fn new(total: usize, wanted: bool) -> Self {
+impl ProgressView {
+    fn new(wanted: bool) -> Self {
         let bar = (wanted && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
+            let bar = indicatif::ProgressBar::new(0);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+                "{bar:40} {pos}/{len} {per_sec} ETA {eta} {msg}",
             ) {
                 bar.set_style(style);
             }
             bar
         });
         Self {
+            plain: wanted && bar.is_none(),
             bar,
-            total,
-            step: (total / 10).max(1),
+            last: Mutex::new((Instant::now(), 0)),
         }
     }
 
-    fn tick(&self, s: &Summary) {
-        match &self.bar {
-            Some(bar) => {
-                bar.inc(1);
-                bar.set_message(format!("ok {} errors {}", s.ok(), s.errors()));
+    fn update(&self, p: &Progress) {
+        if let Some(bar) = &self.bar {
+            if let Some(t) = p.total {
+                bar.set_length(t);
             }
-            None if s.count() % self.step == 0 || s.count() == self.total => {
-                eprintln!(
-                    "batch: {}/{} done (ok {}, errors {})",
-                    s.count(),
-                    self.total,
-                    s.ok(),
-                    s.errors()
-                );
-            }
-            None => {}
+            bar.set_position(p.done);
+            bar.set_message(format!("ok {} errors {}", p.ok, p.errors));
+            return;
         }
+        if !self.plain {
+            return;
+        }
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        let step = p.total.map_or(u64::MAX, |t| (t / 10).max(1));
+        let done_all = p.total == Some(p.done);
+        if p.done.saturating_sub(last.1) < step
+            && last.0.elapsed() < Duration::from_secs(5)
+            && !done_all
+        {
+            return;
+        }
+        if p.done == last.1 && last.1 != 0 {
+            return;
+        }
+        *last = (Instant::now(), p.done);
+        let rate = p.done as f64 / p.elapsed.as_secs_f64().max(1e-9);
+        let total = p.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let eta = p
+            .total
+            .filter(|_| rate > 0.0)
+            .map(|t| format!(", ETA {:.0} s", t.saturating_sub(p.done) as f64 / rate))
+            .unwrap_or_default();
+        eprintln!(
+            "batch: {}/{total} done (ok {}, errors {}), {rate:.1} req/s{eta}",
+            p.done, p.ok, p.errors
+        );
     }
 
-    fn finish(&self, _s: &Summary) {
+    fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -7,4 +7,3 @@ pub mod batch;
 pub mod chat;
 pub mod doctor;
 pub mod inspect;
-pub mod summary;

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -59,26 +58,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(a) => run_chat(base, a).await,
         Command::Batch(a) => {
             let config = Arc::new(base.load()?);
-            let router = Router::new(config).context("cannot build the router")?;
-            let opts = batch::BatchOptions {
-                concurrency: a.concurrency,
-                timeout: a.timeout.map(Duration::from_secs_f64),
-                fail_fast: a.fail_fast,
-                resume: a.resume,
-                output: a.output.clone(),
-                progress: !a.no_progress,
-                default_provider: a.target.provider.clone(),
-                default_api_base: a.target.api_base.clone(),
+            let router = match Router::new(config) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot build the router: {e}");
+                    return Ok(ExitCode::from(batch::EXIT_USAGE));
+                }
             };
-            let report = batch::run(&router, &a.input, &opts).await?;
-            if report.resumed > 0 {
-                eprintln!(
-                    "resumed: {} of {} lines were already done",
-                    report.resumed, report.total
-                );
-            }
-            eprintln!("{}", report.summary.table());
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(batch::run(router, &a).await?))
         }
         Command::Models => {
             let loaded = base.load_with_sources()?;

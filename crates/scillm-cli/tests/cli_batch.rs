@@ -1,50 +1,24 @@
-//! `scillm batch` through the real binary: order, malformed lines, summary, and `--resume`
-//! after the process is killed mid-batch.
+//! `scillm batch` through the real binary (SPEC §14): order, malformed lines, summary,
+//! exit codes, `--resume` after kill -9, `--fail-fast` then `--resume`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod batch_support;
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use scillm_testkit::chaos::{ChaosConfig, ChaosServer};
+use batch_support::*;
+use scillm_testkit::chat_mock::{ChatMock, MockReply};
 use serde_json::Value;
 
-fn scillm() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scillm"));
-    cmd.env_remove("CODEX_AGENT_API_BASE")
-        .env_remove("SCILLM_CONFIG")
-        .env("CODEX_SIDECAR_ECHO", "1");
-    cmd
-}
-
-fn write_lines(path: &Path, lines: &[String]) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
-}
-
-fn read_results(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn plain(i: usize) -> String {
-    format!(
-        r#"{{"model":"codex-agent/gpt-5","messages":[{{"role":"user","content":"item {i}"}}]}}"#
-    )
-}
-
 #[test]
-fn one_line_per_input_line_in_order_with_malformed_lines_kept() {
+fn one_line_per_input_line_in_order_with_malformed_lines_kept_and_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
     let output = dir.path().join("out.jsonl");
+    let summary = dir.path().join("summary.json");
     let mut lines: Vec<String> = (0..40).map(plain).collect();
     lines[3] = "{not json".into();
     lines[7] = r#"{"messages":[]}"#.into();
@@ -58,130 +32,244 @@ fn one_line_per_input_line_in_order_with_malformed_lines_kept() {
             input.to_str().unwrap(),
             "-o",
             output.to_str().unwrap(),
+        ])
+        .args([
             "--concurrency",
             "8",
+            "--summary-json",
+            summary.to_str().unwrap(),
         ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "some lines failed: {stderr}");
     let results = read_results(&output);
     assert_eq!(results.len(), 40);
     for (i, r) in results.iter().enumerate() {
         let meta = &r["scillm_router"];
         assert_eq!(meta["index"], i, "line {i} out of order");
-        let bad = [3, 7, 11, 15].contains(&i);
         let et = meta["error_type"].as_str().unwrap();
-        if bad {
+        if [3, 7, 11, 15].contains(&i) {
             assert_eq!(et, "provider_error", "line {i}: {r}");
             assert_eq!(meta["error_kind"], "invalid_request", "line {i}: {r}");
             assert_eq!(r["choices"][0]["message"]["content"], "", "line {i}");
         } else {
             assert_eq!(et, "ok", "line {i}: {r}");
             assert_eq!(r["choices"][0]["message"]["content"], "shim ok");
-            assert_eq!(meta["provider"], "codex-agent");
         }
     }
-    // The summary table counts by error_type with times.
     assert!(
-        stderr.contains("error_type") && stderr.contains("p99_ms"),
+        stderr.contains("p99_ms") && stderr.contains("tokens:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("requests/s"), "{stderr}");
+    // Not a terminal: plain progress lines instead of a bar, the last one at the end.
+    assert!(
+        stderr.contains("batch: 40/40 done (ok 36, errors 4)"),
         "{stderr}"
     );
     let ok_row = stderr.lines().find(|l| l.starts_with("ok ")).unwrap();
-    assert!(ok_row.split_whitespace().nth(1) == Some("36"), "{ok_row}");
-    let err_row = stderr
-        .lines()
-        .find(|l| l.starts_with("provider_error"))
-        .unwrap();
-    assert!(err_row.split_whitespace().nth(1) == Some("4"), "{err_row}");
+    assert_eq!(ok_row.split_whitespace().nth(1), Some("36"), "{ok_row}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["by_error_type"]["ok"]["count"], 36);
+    assert_eq!(s["by_error_type"]["provider_error"]["count"], 4);
+    assert_eq!(s["total_lines"], 40);
+    assert_eq!(s["missing"], 0);
+    assert!(
+        s["tokens"].get("reasoning").is_some() && s["requests_per_second"].as_f64().unwrap() > 0.0
+    );
+    assert!(!journal(&output).exists());
 }
 
 #[test]
-fn resume_after_a_kill_loses_and_duplicates_nothing() {
+fn exit_codes_0_all_ok_and_2_on_usage_or_config_errors() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
     let output = dir.path().join("out.jsonl");
-    const N: usize = 300;
-    write_lines(&input, &(0..N).map(plain).collect::<Vec<_>>());
-    // A slow upstream keeps the batch going long enough for the kill to land mid-way.
+    write_lines(&input, &(0..5).map(plain).collect::<Vec<_>>());
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = scillm();
+        cmd.arg("batch").args(args).envs(env.iter().copied());
+        cmd.output().unwrap().status.code()
+    };
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    assert_eq!(run(&[i, "-o", o], &[]), Some(0));
+    assert_eq!(read_results(&output).len(), 5);
+    // Configuration error: a base ending in /v1.
+    let bad = [("CODEX_AGENT_API_BASE", "http://127.0.0.1:9/v1")];
+    assert_eq!(run(&[i, "-o", o], &bad), Some(2));
+    // Usage errors: a missing input, --resume without an output, an unknown order.
+    assert_eq!(run(&["/nonexistent/in.jsonl", "-o", o], &[]), Some(2));
+    assert_eq!(run(&[i, "--resume"], &[]), Some(2));
+    assert_eq!(run(&[i, "-o", o, "--order", "sideways"], &[]), Some(2));
+}
+
+#[test]
+fn completed_order_marks_every_line_with_its_index() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let upstream = rt
-        .block_on(ChaosServer::start(ChaosConfig::healthy(
-            Duration::from_millis(10),
-        )))
+    let mock = rt
+        .block_on(
+            ChatMock::builder()
+                .respond_with(|r| {
+                    let ms = if r.last_text() == "item 0" { 400 } else { 0 };
+                    MockReply::ok("x").with_delay(Duration::from_millis(ms))
+                })
+                .start(),
+        )
         .unwrap();
-    let base = upstream.base();
-    let target = ["--provider", "openai", "--api-base", base.as_str()];
-    let mut child = scillm()
-        .args([
-            "batch",
-            input.to_str().unwrap(),
-            "-o",
-            output.to_str().unwrap(),
-            "--concurrency",
-            "2",
-            "--no-progress",
-        ])
-        .args(target)
+    let b = Batch::new(2, &mock);
+    let out = b
+        .cmd(&["--order", "completed", "--concurrency", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let idx: Vec<u64> = read_results(&b.output)
+        .iter()
+        .map(|r| r["scillm_router"]["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, vec![1, 0], "the fast line first");
+}
+
+#[test]
+fn kill_9_then_resume_keeps_finished_results_byte_identical_and_unrequested() {
+    const N: usize = 400;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt
+        .block_on(
+            ChatMock::builder()
+                .respond_with(|r| {
+                    MockReply::ok(r.last_text()).with_delay(Duration::from_millis(20))
+                })
+                .start(),
+        )
+        .unwrap();
+    let b = Batch::new(N, &mock);
+    let mut child = b
+        .cmd(&["--concurrency", "16"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until some (but not all) lines are written, then kill -9.
-    let mut written = 0;
-    for _ in 0..2000 {
-        written = std::fs::read_to_string(&output)
-            .map(|s| s.lines().count())
-            .unwrap_or(0);
-        if written >= 20 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // A random point under load.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
+    let target = 40 + nanos % 200;
+    wait_for_lines(&journal(&b.output), target, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
-    let before = std::fs::read_to_string(&output).unwrap().lines().count();
-    assert!(written >= 20, "the batch never got going");
-    assert!(before < N, "the batch finished before the kill; raise N");
+    // Everything reported finished: the journal (and the output made from it).
+    let finished = lines_by_index(&journal(&b.output));
+    for (i, line) in lines_by_index(&b.output) {
+        assert_eq!(
+            finished.get(&i),
+            Some(&line),
+            "output line {i} is not in the journal"
+        );
+    }
+    assert!(
+        finished.len() >= target && finished.len() < N,
+        "{} finished",
+        finished.len()
+    );
 
-    let out = scillm()
-        .args([
-            "batch",
-            input.to_str().unwrap(),
-            "-o",
-            output.to_str().unwrap(),
-            "--resume",
-            "--concurrency",
-            "8",
-        ])
-        .args(target)
+    let out = b
+        .cmd(&["--resume", "--concurrency", "16"])
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("resumed:"), "{stderr}");
+    let after = std::fs::read_to_string(&b.output).unwrap();
+    let lines: Vec<&str> = after.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), N, "every index exactly once");
+    for (i, line) in lines.iter().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["scillm_router"]["index"], i);
+        assert_eq!(v["scillm_router"]["error_type"], "ok");
+        if let Some(before) = finished.get(&(i as u64)) {
+            assert_eq!(before, line, "line {i} changed across the resume");
+        }
+    }
+    let counts = requests_per_line(&mock);
+    for i in 0..N as u64 {
+        let n = counts.get(&i).copied().unwrap_or(0);
+        if finished.contains_key(&i) {
+            assert_eq!(n, 1, "finished line {i} was requested again");
+        } else {
+            assert!(n >= 1, "line {i} never requested");
+        }
+    }
+    assert!(!journal(&b.output).exists());
+}
+
+#[test]
+fn fail_fast_then_resume_runs_the_cancelled_lines_and_retry_errors_the_failed_one() {
+    const N: usize = 40;
+    let failing = Arc::new(AtomicBool::new(true));
+    let f = Arc::clone(&failing);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt
+        .block_on(
+            ChatMock::builder()
+                .respond_with(move |r| {
+                    if r.last_text() == "item 5" && f.load(Ordering::SeqCst) {
+                        MockReply::status(400)
+                    } else {
+                        MockReply::ok("fine").with_delay(Duration::from_millis(30))
+                    }
+                })
+                .start(),
+        )
+        .unwrap();
+    let b = Batch::new(N, &mock);
+    let out = b
+        .cmd(&["--fail-fast", "--concurrency", "4"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let first = read_results(&b.output);
+    assert_eq!(first.len(), N, "every line gets a result");
+    assert_eq!(first[5]["scillm_router"]["error_kind"], "bad_request");
+    let cancelled: Vec<usize> = (0..N)
+        .filter(|i| first[*i]["scillm_router"]["error_kind"] == "cancelled")
+        .collect();
     assert!(
-        out.status.success(),
+        cancelled.contains(&(N - 1)),
+        "later lines are cancelled: {cancelled:?}"
+    );
+
+    let out = b.cmd(&["--resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "line 5 still failed");
+    let second = read_results(&b.output);
+    assert_eq!(second.len(), N);
+    for (i, r) in second.iter().enumerate() {
+        assert_eq!(r["scillm_router"]["index"], i);
+        if i == 5 {
+            assert_eq!(r["scillm_router"]["error_kind"], "bad_request");
+        } else {
+            assert_eq!(r["scillm_router"]["error_type"], "ok", "line {i}: {r}");
+        }
+    }
+    let counts = requests_per_line(&mock);
+    assert_eq!(counts[&5], 1, "--resume keeps a failed line");
+    for i in &cancelled {
+        assert!(counts[&(*i as u64)] >= 1, "cancelled line {i} never ran");
+    }
+
+    failing.store(false, Ordering::SeqCst);
+    let out = b.cmd(&["--retry-errors"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let results = read_results(&output);
-    assert_eq!(results.len(), N, "every input line exactly once");
-    let indices: Vec<u64> = results
-        .iter()
-        .map(|r| r["scillm_router"]["index"].as_u64().unwrap())
-        .collect();
-    let unique: BTreeSet<u64> = indices.iter().copied().collect();
-    assert_eq!(unique.len(), N, "no duplicates");
-    assert_eq!(indices, (0..N as u64).collect::<Vec<_>>(), "input order");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resumed:"));
-    assert!(results
+    assert_eq!(requests_per_line(&mock)[&5], 2);
+    let third = read_results(&b.output);
+    assert!(third
         .iter()
         .all(|r| r["scillm_router"]["error_type"] == "ok"));
-    // The upstream saw each request once, plus at most the two in flight at the kill.
-    let seen = upstream
-        .stats
-        .requests
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert!(
-        seen >= N as u64 && seen <= N as u64 + 2,
-        "upstream saw {seen} requests"
-    );
 }

@@ -181,8 +181,9 @@ fn batch_with_chaos_kill_and_resume_keeps_every_line_once() {
     child.wait().unwrap();
     assert!(written >= N / 4, "the batch never got going");
     let out = run(true).output().unwrap();
+    // 0 when every line ended ok, 3 when some ended in error (all written).
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 3)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,7 +1,11 @@
 //! JSON and JSON-Schema checks on an answer's content, and the `response_format` values
 //! schema-first mode sends.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
 use jsonschema::Validator;
+use moka::sync::Cache;
 use scillm_core::wire::ChatRequest;
 use scillm_core::{ErrorKind, ProviderError};
 use serde_json::{json, Value};
@@ -11,12 +15,29 @@ use crate::request::{ResponseMode, RouterRequest};
 /// Schema violations kept per result at most.
 const MAX_SCHEMA_ERRORS: usize = 20;
 
+/// Distinct schemas kept compiled at once (least recently used ones are dropped past it).
+const SCHEMA_CACHE_CAPACITY: u64 = 1024;
+
+/// Compiled schemas keyed by the schema's JSON text, shared by every router in the
+/// process: a batch whose lines share a schema compiles it once (SPEC §14).
+static SCHEMAS: LazyLock<Cache<String, Arc<Validator>>> =
+    LazyLock::new(|| Cache::new(SCHEMA_CACHE_CAPACITY));
+
+/// Schemas compiled so far by this process.
+static COMPILATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many JSON Schemas this process has compiled (cache misses of the compiled-schema
+/// cache); a batch of items sharing one schema adds 1.
+pub fn schema_compilations() -> u64 {
+    COMPILATIONS.load(Ordering::Relaxed)
+}
+
 /// What JSON the item asked for, with its compiled schema.
 pub struct JsonExpectation {
     /// `schema_first`, `json_schema` or `json_object`.
     pub mode: &'static str,
-    /// The compiled schema, when there is one.
-    pub validator: Option<Validator>,
+    /// The compiled schema, when there is one (shared with every item using that schema).
+    pub validator: Option<Arc<Validator>>,
 }
 
 impl std::fmt::Debug for JsonExpectation {
@@ -139,13 +160,23 @@ fn bare_schema(v: &Value) -> &Value {
     }
 }
 
-fn compile(schema: &Value) -> Result<Validator, ProviderError> {
-    jsonschema::validator_for(schema).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::InvalidRequest,
-            format!("json_schema is not a valid JSON Schema: {e}"),
-        )
-    })
+/// The compiled `schema`, from the cache when it was compiled before. An invalid schema is
+/// not cached (its error is cheap to find again and says what to fix).
+fn compile(schema: &Value) -> Result<Arc<Validator>, ProviderError> {
+    // `try_get_with` runs the compilation once per key even when many items ask at once.
+    SCHEMAS
+        .try_get_with(schema.to_string(), || {
+            COMPILATIONS.fetch_add(1, Ordering::Relaxed);
+            jsonschema::validator_for(schema)
+                .map(Arc::new)
+                .map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::InvalidRequest,
+                        format!("json_schema is not a valid JSON Schema: {e}"),
+                    )
+                })
+        })
+        .map_err(|e| (*e).clone())
 }
 
 /// Set the schema-first `response_format` (`json_schema`) on `request`.
@@ -216,6 +247,24 @@ mod tests {
         let exp = JsonExpectation::for_item(&it).unwrap().unwrap();
         assert!(exp.check("{}").passed());
         assert_eq!(exp.check("{}").schema_valid, None);
+    }
+
+    #[test]
+    fn one_compilation_per_distinct_schema() {
+        let schema = json!({"type": "object", "properties": {"unique_to_this_test": {}}});
+        let compiled: Vec<Arc<Validator>> = (0..50)
+            .map(|_| {
+                let it =
+                    RouterRequest::new(ChatRequest::new("m", vec![])).schema_first(schema.clone());
+                let exp = JsonExpectation::for_item(&it).unwrap().unwrap();
+                assert!(exp.check("{}").passed());
+                exp.validator.unwrap()
+            })
+            .collect();
+        // Every item got the one compiled validator (tests of this binary may compile other
+        // schemas at the same time, so the process-wide counter is checked elsewhere).
+        assert!(compiled.iter().all(|v| Arc::ptr_eq(v, &compiled[0])));
+        assert!(schema_compilations() >= 1);
     }
 
     #[test]

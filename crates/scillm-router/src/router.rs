@@ -70,6 +70,30 @@ impl Router {
         .await
     }
 
+    /// Item `index` of a batch the caller schedules itself (e.g. `scillm-batch`, which runs
+    /// each item as its own task so that items use every core): the same path as one slot
+    /// of [`Router::parallel`] — `queued_at` is when the item was queued (for `queue_ms`),
+    /// `settings` carry the timeout, deterministic mode and the cancellation token (a
+    /// cancelled token ends the item `cancelled` with the reason set in
+    /// `settings.reason`). Never fails: errors are in the result.
+    pub async fn run_item(
+        &self,
+        index: usize,
+        item: RequestItem,
+        queued_at: Instant,
+        settings: &RunSettings,
+    ) -> RouterResult {
+        run_item(
+            &self.inner.config,
+            &self.inner.resolver,
+            index,
+            item,
+            queued_at,
+            settings,
+        )
+        .await
+    }
+
     /// One call, returning the response as is (JSON checks do not turn it into an error)
     /// or the provider's error.
     pub async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, ProviderError> {

@@ -18,7 +18,8 @@ use crate::request::{RequestItem, ResponseMode};
 use crate::resolve::Resolver;
 use crate::result::{empty_response, ErrorType, RouterMeta, RouterResult};
 
-/// What every item of one run shares.
+/// What every item of one run shares (given to [`crate::Router::run_item`] by callers that
+/// schedule items themselves).
 #[derive(Debug, Clone)]
 pub struct RunSettings {
     /// Per-request timeout unless the item sets its own.
