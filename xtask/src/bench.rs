@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::{root, run_cmd};
 
 /// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`,
-/// `python`; all when none). Sections of `BENCHMARKS.md` that were not run this time are kept.
+/// `codex`, `python`; all when none). Sections of `BENCHMARKS.md` that were not run this time are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -41,6 +41,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if want("batch") {
         crate::bench_batch::batch(&bin, &mut report)?;
     }
+    if want("codex") {
+        crate::bench_codex::codex(&bin, &mut report)?;
+    }
     if want("python") {
         crate::bench_python::run(&bin, &mut report)?;
     }
@@ -59,7 +62,7 @@ pub(crate) struct Report {
 
 impl Report {
     /// Add a section (also printed as it comes).
-    pub fn add(&mut self, title: &str, body: String) {
+    pub(crate) fn add(&mut self, title: &str, body: String) {
         eprintln!("== {title}\n{body}");
         self.sections.push((title.to_string(), body));
     }
@@ -135,7 +138,7 @@ fn machine() -> String {
 }
 
 /// A child process killed when dropped.
-pub(crate) struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -146,7 +149,16 @@ impl Drop for Guard {
 
 /// Start the mock upstream and read the base it prints.
 pub(crate) fn mock(bin: &Path, extra: &[&str]) -> anyhow::Result<(Guard, String)> {
-    let mut child = Command::new(bin.join("mock-upstream"))
+    mock_process(bin, "mock-upstream", extra)
+}
+
+/// Start mock program `name` and read the base it prints (`listening http://…`).
+pub(crate) fn mock_process(
+    bin: &Path,
+    name: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Guard, String)> {
+    let mut child = Command::new(bin.join(name))
         .args(extra)
         .stderr(Stdio::piped())
         .spawn()?;
@@ -265,13 +277,14 @@ fn memory(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn healthy(port: u16) -> bool {
+/// Whether a server on `port` answers `GET /healthz` with 200 and `"ok":true`.
+pub(crate) fn healthy(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

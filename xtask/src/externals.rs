@@ -9,8 +9,17 @@ use anyhow::Context;
 
 use crate::run_cmd;
 
-/// The pinned Codex CLI.
-pub const CODEX_PACKAGE: &str = "@openai/codex@0.169.0";
+/// The pinned Codex CLI: the one place in the repository that names its version (tests,
+/// benchmarks and CI all install this).
+pub const CODEX_PACKAGE: &str = "@openai/codex@0.171.0";
+
+/// The version part of [`CODEX_PACKAGE`].
+pub fn codex_version() -> &'static str {
+    CODEX_PACKAGE
+        .rsplit_once('@')
+        .map(|(_, v)| v)
+        .unwrap_or(CODEX_PACKAGE)
+}
 
 /// The Python packages of the test venv.
 pub const PYTHON_PACKAGES: &[&str] = &["openai>=1.40", "pytest>=8", "maturin>=1.7,<2"];
@@ -54,7 +63,7 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
         && Command::new(&codex)
             .arg("--version")
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("0.169.0"))
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(codex_version()))
             .unwrap_or(false);
     if !has_codex {
         std::fs::create_dir_all(&tools)?;

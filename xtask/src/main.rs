@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_batch;
+mod bench_codex;
 mod bench_python;
 mod externals;
 mod python;
@@ -18,8 +19,8 @@ fn usage() -> &'static str {
      Python package's pytest suite (installs the Python venv and the Codex CLI it needs\n            \
      under .venv/ and .tools/)\n  \
      verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
-     bench     benchmarks (router, memory, startup, load, batch, python; all by default)\n            \
-     into BENCHMARKS.md\n  \
+     bench     benchmarks (router, memory, startup, load, batch, codex, python; all by\n            \
+     default) into BENCHMARKS.md\n  \
      test-python  only the Python package's tests (wheel built and installed into .venv/)\n  \
      setup     only install the external test tools\n"
 }

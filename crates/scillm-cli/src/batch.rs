@@ -87,6 +87,7 @@ pub async fn run(router: Router, a: &BatchArgs) -> anyhow::Result<u8> {
     };
     let signal = signal.load(Ordering::SeqCst);
     if summary.interrupted {
+        scillm_provider_codex::embedded::shutdown_all();
         eprintln!("interrupted: finished results are written; run again with --resume to complete");
     }
     eprintln!("{}", summary.table());
@@ -119,10 +120,14 @@ fn cancel_on_signals(cancel: CancellationToken) -> Arc<AtomicU8> {
             };
             if seen.swap(code, Ordering::SeqCst) != 0 {
                 eprintln!("interrupted again: exiting now");
+                scillm_provider_codex::embedded::shutdown_all();
                 std::process::exit(i32::from(code));
             }
             eprintln!("interrupted: no new lines start, lines in flight are cancelled (press Ctrl-C again to exit at once)");
             cancel.cancel();
+            // The embedded sidecars' Codex children die now, not when the process exits
+            // (SPEC §12 "No orphans"): their turns are cancelled anyway.
+            scillm_provider_codex::embedded::shutdown_all();
         }
     });
     got

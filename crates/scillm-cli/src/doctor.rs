@@ -180,8 +180,19 @@ pub async fn run(loader: ConfigLoader) -> Report {
             return finish(r);
         }
     };
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = &config.codex_agent.api_key {
+        use secrecy::ExposeSecret;
+        if let Ok(mut v) =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+        {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+    }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .default_headers(headers)
         .build()
         .unwrap_or_default();
     let health = get_json(&http, &base.join("healthz")).await;
@@ -281,9 +292,10 @@ async fn sidecar_base(mut config: Config) -> Result<(Config, ApiBase), (Config, 
         return Ok((config, b));
     }
     match scillm_provider_codex::embedded::ensure_embedded_sidecar(&config).await {
-        Ok(b) => {
-            config.codex_agent.api_base = Some(b.clone());
-            Ok((config, b))
+        Ok(e) => {
+            config.codex_agent.api_base = Some(e.base.clone());
+            config.codex_agent.api_key = Some(e.api_key);
+            Ok((config, e.base))
         }
         Err(e) => Err((
             config,

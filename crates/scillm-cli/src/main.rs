@@ -55,7 +55,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sidecar(a) => serve_sidecar(base, a).await,
         Command::MiniAgent(a) => serve_mini_agent(base, a).await,
-        Command::Chat(a) => run_chat(base, a).await,
+        Command::Chat(a) => kill_codex_children_on_signal(run_chat(base, a)).await,
         Command::Batch(a) => {
             let config = Arc::new(base.load()?);
             let router = match Router::new(config) {
@@ -112,6 +112,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stdout)]
 fn out(s: &str) {
     print!("{s}");
+}
+
+/// Run `work`; on SIGINT/SIGTERM kill the Codex children of this process's embedded
+/// sidecars first (SPEC §12 "No orphans"), then exit with status 130. What a batch had
+/// finished is already written (output lines are flushed as they complete).
+async fn kill_codex_children_on_signal(
+    work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    let signal = scillm_provider_codex::sidecar::shutdown_signal();
+    tokio::select! {
+        r = work => r,
+        _ = signal => {
+            let n = scillm_provider_codex::embedded::shutdown_all();
+            eprintln!("interrupted: stopped the Codex children of {n} embedded sidecar(s)");
+            std::process::exit(130);
+        }
+    }
 }
 
 async fn run_chat(base: ConfigLoader, a: ChatArgs) -> anyhow::Result<ExitCode> {

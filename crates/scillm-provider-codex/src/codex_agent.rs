@@ -71,13 +71,19 @@ impl CodexAgentProvider {
         })
     }
 
-    /// The base for one call: the call's override, the configured base, else the
-    /// embedded sidecar (started on first use).
-    async fn base_for(&self, ctx: &CallContext) -> Result<ApiBase, ProviderError> {
+    /// The base and key for one call: the call's override, the configured base (with the
+    /// call's or configured key), else the embedded sidecar (started on first use) with
+    /// its own random key.
+    async fn base_for(
+        &self,
+        ctx: &CallContext,
+    ) -> Result<(ApiBase, Option<SecretString>), ProviderError> {
         if let Some(b) = ctx.api_base.as_ref().or(self.api_base.as_ref()) {
-            return Ok(b.clone());
+            let key = ctx.api_key.as_ref().or(self.api_key.as_ref()).cloned();
+            return Ok((b.clone(), key));
         }
-        crate::embedded::ensure_embedded_sidecar(&self.config).await
+        let embedded = crate::embedded::ensure_embedded_sidecar(&self.config).await?;
+        Ok((embedded.base, Some(embedded.api_key)))
     }
 
     async fn prepare(
@@ -86,11 +92,10 @@ impl CodexAgentProvider {
         ctx: &CallContext,
         stream: bool,
     ) -> Result<UpstreamCall, ProviderError> {
-        let base = self.base_for(ctx).await?;
-        let key = ctx.api_key.as_ref().or(self.api_key.as_ref());
+        let (base, key) = self.base_for(ctx).await?;
         UpstreamCall::new(
             chat_url(&base)?,
-            build_headers(&ctx.headers, key, &[FORCE_LOCAL])?,
+            build_headers(&ctx.headers, key.as_ref(), &[FORCE_LOCAL])?,
             &upstream_request(request, self.model.as_deref(), stream),
         )
     }

@@ -14,3 +14,8 @@ pub mod embedded;
 pub mod openai;
 #[cfg(feature = "sidecar")]
 pub mod sidecar;
+
+/// The oldest Codex CLI whose output this crate understands (the app-server protocol with
+/// `agentMessage.phase` and `thread.cliVersion`; the `codex exec --json` event format).
+/// Output of an older CLI is answered 502 `codex_output_unrecognised` naming this version.
+pub const MIN_CODEX_CLI_VERSION: &str = "0.171.0";

@@ -1,9 +1,15 @@
 //! A mock OpenAI Responses API model server on an ephemeral loopback port, for driving the
 //! real Codex CLI without any network.
 //!
-//! `POST /v1/responses` is answered as `text/event-stream`: `response.created`, then
-//! `response.output_item.done` with an assistant `message` item holding the reply as
-//! `output_text`, then `response.completed` with `usage`. Every request body is recorded.
+//! `POST /v1/responses` is answered as `text/event-stream`: `response.created`, the reply
+//! as `response.output_text.delta` events, then `response.output_item.done` with an
+//! assistant `message` item holding the reply as `output_text`, then `response.completed`
+//! with `usage`. Every request body is recorded (so a test can read its `text.format`
+//! JSON schema or its `reasoning.effort`).
+//!
+//! [`ResponsesMock::hold`] makes later answers stop after `response.created` and wait
+//! until [`ResponsesMock::release`]; [`ResponsesMock::dropped`] counts held streams whose
+//! client went away (e.g. a turn that was interrupted).
 //! `GET /v1/models` answers an empty list so a client that probes models moves on.
 //!
 //! ```
@@ -16,16 +22,17 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 /// Token counts the mock reports in `response.completed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +57,10 @@ struct Shared {
     reply: String,
     usage: MockUsage,
     requests: Mutex<Vec<Value>>,
+    hold: AtomicBool,
+    released: Notify,
+    held: AtomicUsize,
+    dropped: AtomicUsize,
 }
 
 /// A running mock; stops when dropped.
@@ -75,6 +86,10 @@ impl ResponsesMock {
             reply: reply.into(),
             usage,
             requests: Mutex::new(Vec::new()),
+            hold: AtomicBool::new(false),
+            released: Notify::new(),
+            held: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/v1/responses", post(responses))
@@ -106,6 +121,27 @@ impl ResponsesMock {
     /// How many `POST /v1/responses` requests arrived.
     pub fn request_count(&self) -> usize {
         self.requests().len()
+    }
+
+    /// From now on, answers stop after `response.created` and wait for [`Self::release`].
+    pub fn hold(&self) {
+        self.shared.hold.store(true, Ordering::SeqCst);
+    }
+
+    /// Let held answers finish, and stop holding new ones.
+    pub fn release(&self) {
+        self.shared.hold.store(false, Ordering::SeqCst);
+        self.shared.released.notify_waiters();
+    }
+
+    /// How many answers are being held now.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
+    }
+
+    /// How many held answers were dropped by their client before being released.
+    pub fn dropped(&self) -> usize {
+        self.shared.dropped.load(Ordering::SeqCst)
     }
 
     /// The JSON bodies of the requests, in arrival order (unparsable ones as strings).
@@ -144,13 +180,18 @@ async fn responses(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let n = shared.requests.lock().map(|r| r.len()).unwrap_or(0);
     let id = format!("resp_mock_{n}");
     let u = shared.usage;
+    let msg_id = format!("msg_mock_{n}");
+    let created = json!({"type": "response.created", "sequence_number": 0,
+               "response": {"id": id, "object": "response", "status": "in_progress", "model": model, "output": []}});
     let events = [
-        json!({"type": "response.created", "sequence_number": 0,
-               "response": {"id": id, "object": "response", "status": "in_progress", "model": model, "output": []}}),
-        json!({"type": "response.output_item.done", "sequence_number": 1, "output_index": 0,
+        json!({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+               "item": {"type": "message", "id": msg_id, "status": "in_progress", "role": "assistant", "content": []}}),
+        json!({"type": "response.output_text.delta", "sequence_number": 2, "output_index": 0, "content_index": 0,
+               "item_id": msg_id, "delta": shared.reply}),
+        json!({"type": "response.output_item.done", "sequence_number": 3, "output_index": 0,
                "item": {"type": "message", "id": format!("msg_mock_{n}"), "status": "completed", "role": "assistant",
                         "content": [{"type": "output_text", "text": shared.reply, "annotations": []}]}}),
-        json!({"type": "response.completed", "sequence_number": 2,
+        json!({"type": "response.completed", "sequence_number": 4,
                "response": {"id": id, "object": "response", "status": "completed", "model": model, "output": [],
                             "usage": {"input_tokens": u.input_tokens,
                                       "input_tokens_details": {"cached_tokens": 0},
@@ -158,7 +199,12 @@ async fn responses(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
                                       "output_tokens_details": {"reasoning_tokens": 0},
                                       "total_tokens": u.input_tokens + u.output_tokens}}}),
     ];
-    let body: String = events.iter().map(sse).collect();
+    let rest: String = events.iter().map(sse).collect();
+    let body = if shared.hold.load(Ordering::SeqCst) {
+        held_body(Arc::clone(&shared), sse(&created), rest)
+    } else {
+        Body::from(sse(&created) + &rest)
+    };
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -167,4 +213,53 @@ async fn responses(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Counts a held answer as dropped unless it was released first.
+struct HeldGuard {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Drop for HeldGuard {
+    fn drop(&mut self) {
+        self.shared.held.fetch_sub(1, Ordering::SeqCst);
+        if !self.done {
+            self.shared.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `first`, then `rest` once the mock is released.
+fn held_body(shared: Arc<Shared>, first: String, rest: String) -> Body {
+    shared.held.fetch_add(1, Ordering::SeqCst);
+    let guard = HeldGuard {
+        shared,
+        done: false,
+    };
+    let stream = futures::stream::unfold(
+        (0u8, Some(guard), first, rest),
+        |(step, guard, first, rest)| async move {
+            let mut guard = guard?;
+            match step {
+                0 => Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(first)),
+                    (1, Some(guard), String::new(), rest),
+                )),
+                _ => {
+                    // Registered before the check, so a release in between is not missed.
+                    let released = guard.shared.released.notified();
+                    if guard.shared.hold.load(Ordering::SeqCst) {
+                        released.await;
+                    }
+                    guard.done = true;
+                    Some((
+                        Ok(Bytes::from(rest)),
+                        (2, None, String::new(), String::new()),
+                    ))
+                }
+            }
+        },
+    );
+    Body::from_stream(stream)
 }

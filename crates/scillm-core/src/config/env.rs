@@ -111,6 +111,13 @@ pub const ENV_TABLE: &[(&str, &[&str], EnvKind)] = &[
     ),
     ("sidecar.auth_path", &["CODEX_AUTH_PATH"], EnvKind::Str),
     ("sidecar.cmd", &["CODEX_CMD"], EnvKind::Str),
+    ("sidecar.backend", &["CODEX_BACKEND"], EnvKind::Str),
+    ("sidecar.sandbox", &["CODEX_SANDBOX"], EnvKind::Str),
+    (
+        "sidecar.env_passthrough",
+        &["CODEX_ENV_PASSTHROUGH"],
+        EnvKind::List,
+    ),
     ("sidecar.input_mode", &["CODEX_INPUT_MODE"], EnvKind::Str),
     ("sidecar.prompt_flag", &["CODEX_PROMPT_FLAG"], EnvKind::Str),
     (

@@ -8,6 +8,6 @@ mod model;
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{
-    secs, CodexAgentConfig, Config, Deployment, InputMode, MiniAgentConfig, RouterConfig,
-    SidecarConfig,
+    secs, CodexAgentConfig, CodexBackend, Config, Deployment, InputMode, MiniAgentConfig,
+    RouterConfig, SidecarConfig,
 };

@@ -134,6 +134,28 @@ pub enum InputMode {
     Json,
 }
 
+/// How the sidecar runs Codex (SPEC §12, `CODEX_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodexBackend {
+    /// One long-lived `codex app-server` child speaking JSON-RPC over stdio; a request is
+    /// an ephemeral thread and one turn.
+    #[default]
+    AppServer,
+    /// One `codex exec --json` process per request.
+    Exec,
+}
+
+impl CodexBackend {
+    /// The name used in configuration and `/healthz` (`app-server` or `exec`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AppServer => "app-server",
+            Self::Exec => "exec",
+        }
+    }
+}
+
 /// The codex sidecar server.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -153,8 +175,17 @@ pub struct SidecarConfig {
     pub echo_reply: String,
     /// Credentials file; unset means `$HOME/.codex/auth.json`.
     pub auth_path: Option<PathBuf>,
-    /// The Codex CLI command line.
+    /// The Codex CLI command line (`CODEX_CMD`, split with shell-words rules). The
+    /// app-server backend runs its words before `exec` followed by `app-server`.
     pub cmd: String,
+    /// Which backend runs Codex (`CODEX_BACKEND`: `app-server` or `exec`).
+    pub backend: CodexBackend,
+    /// The sandbox of app-server threads (`CODEX_SANDBOX`: `read-only`, `workspace-write`
+    /// or `danger-full-access`).
+    pub sandbox: String,
+    /// Extra environment variable names passed to Codex children on top of the allowlist
+    /// of SPEC §12 (`CODEX_ENV_PASSTHROUGH`, comma-separated).
+    pub env_passthrough: Vec<String>,
     /// How the prompt reaches the CLI.
     pub input_mode: InputMode,
     /// The flag used in `flag` input mode.
@@ -193,6 +224,9 @@ impl Default for SidecarConfig {
             echo_reply: "shim ok".into(),
             auth_path: None,
             cmd: "codex exec --json --skip-git-repo-check --sandbox read-only".into(),
+            backend: CodexBackend::AppServer,
+            sandbox: "read-only".into(),
+            env_passthrough: Vec::new(),
             input_mode: InputMode::Prompt,
             prompt_flag: "--prompt".into(),
             max_concurrency: 4,

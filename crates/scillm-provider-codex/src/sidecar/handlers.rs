@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::ChatBody;
 use super::state::Sidecar;
-use super::{cli_chat, cli_stream, echo, forward, preflight};
+use scillm_core::config::CodexBackend;
+
+use super::{answer, app_server, echo, exec, forward, preflight, request};
 
 /// `GET /healthz`.
 pub async fn healthz(State(sidecar): State<Sidecar>) -> Json<Value> {
@@ -24,6 +26,10 @@ pub async fn healthz(State(sidecar): State<Sidecar>) -> Json<Value> {
         "auth_present": preflight::auth_present(&sidecar),
         "forward_mode": sc.forward_base.is_some(),
         "echo": sc.echo,
+        "backend": sc.backend.as_str(),
+        "codex_version": sidecar.inner.app_server.version(),
+        "app_server": sidecar.inner.app_server.health(),
+        "rate_limits": sidecar.inner.app_server.rate_limits(),
     }))
 }
 
@@ -57,12 +63,27 @@ pub async fn chat(State(sidecar): State<Sidecar>, body: ChatBody) -> Response {
     if let Some(base) = forward::target(&sidecar, body.force_local, req) {
         return forward::forward(&sidecar, &base, &body.raw, req.is_stream()).await;
     }
-    let answer = if req.is_stream() {
-        cli_stream::stream(&sidecar, req).await
-    } else {
-        cli_chat::complete(&sidecar, req).await
+    match run_codex(&sidecar, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The chat answered by Codex through the configured backend.
+async fn run_codex(
+    sidecar: &Sidecar,
+    req: &scillm_core::wire::ChatRequest,
+) -> Result<Response, ApiError> {
+    let prepared = request::prepare(sidecar, req).await?;
+    let handle = match sidecar.config().sidecar.backend {
+        CodexBackend::Exec => exec::start(sidecar, prepared),
+        CodexBackend::AppServer => app_server::start(sidecar, prepared).await?,
     };
-    answer.unwrap_or_else(IntoResponse::into_response)
+    Ok(if req.is_stream() {
+        answer::stream(handle, &req.model).await
+    } else {
+        answer::complete(handle, &req.model).await
+    })
 }
 
 /// Any unknown route.

@@ -4,9 +4,11 @@
 //! Routes: `GET /healthz`, `GET /v1/models`, `POST /v1/chat/completions` (alias
 //! `POST /chat/completions`). A chat is answered by the first of: echo mode
 //! (`CODEX_SIDECAR_ECHO=1`), forward mode (`CODEX_FORWARD_BASE`, unless forced local),
-//! the credentials preflight (401 when the Codex `auth.json` is missing), the Codex CLI
-//! (`CODEX_CMD`, run in its own process group under `MAX_CONCURRENCY`, `ABS_TIMEOUT_S`
-//! and `IDLE_TIMEOUT_S`). Every error is an OpenAI error body with a fitting status.
+//! the credentials preflight (401 when the Codex `auth.json` is missing), then Codex
+//! through the backend of `CODEX_BACKEND` (SPEC §12): one long-lived `codex app-server`
+//! ([`app_server`], the default) or one `codex exec` per request, under `MAX_CONCURRENCY`,
+//! `ABS_TIMEOUT_S` and `IDLE_TIMEOUT_S`. Both backends report a [`turn`] whose end decides
+//! the outcome. Every error is an OpenAI error body with a fitting status.
 //!
 //! - [`Sidecar::new`] builds the state, [`router`] gives the axum router over it;
 //! - [`serve`] binds the configured host and port and stops on SIGINT/SIGTERM;
@@ -25,12 +27,14 @@
 //! # Ok(()) }
 //! ```
 
+mod answer;
+pub mod app_server;
 mod auth;
+pub mod child;
 pub mod cli;
-mod cli_chat;
-mod cli_stream;
 mod echo;
 mod error;
+mod exec;
 mod extract;
 mod forward;
 mod handlers;
@@ -38,10 +42,13 @@ mod images;
 mod limits;
 pub mod preflight;
 mod prompt;
+mod request;
 mod routes;
+pub mod schema;
 mod server;
 mod sse;
 mod state;
+pub mod turn;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,6 +57,7 @@ pub use forward::FORCE_LOCAL_HEADER;
 pub use limits::OVERLOAD_RETRY_AFTER_S;
 pub use prompt::{cli_model, flatten as flatten_prompt};
 pub use routes::router;
+pub use schema::SCHEMA_MODE_HEADER;
 pub use server::{check_bind, serve, shutdown_signal, spawn, RunningSidecar};
 pub use state::Sidecar;
 

@@ -16,22 +16,51 @@ pub fn cli_model(model: &str) -> &str {
         .unwrap_or(m)
 }
 
-/// System, developer and user content as is, assistant turns as `Assistant: …`, tool
-/// results as `Tool result: …`, separated by blank lines. Image parts are not text: they
-/// reach the CLI as `--image` files. An empty prompt is a 400.
+/// System, developer and user content as is; an assistant turn as `Assistant: …` and each
+/// of its tool calls as `Assistant called NAME(ARGS)`; a tool message as `Tool result for
+/// NAME (ID): …` (NAME from the message, else from the assistant call with that id);
+/// blocks separated by blank lines (SPEC §12 "Prompt"). Image parts are not text: they
+/// reach Codex as image files. An empty prompt is a 400.
 pub fn flatten(messages: &[Message]) -> Result<String, ApiError> {
     let mut blocks = Vec::new();
+    let mut call_names: Vec<(&str, &str)> = Vec::new();
     for m in messages {
         let text = m.text_content();
         let text = text.trim();
-        if text.is_empty() {
-            continue;
+        match m.role {
+            Role::Assistant => {
+                if !text.is_empty() {
+                    blocks.push(format!("Assistant: {text}"));
+                }
+                for call in m.tool_calls.iter().flatten() {
+                    call_names.push((call.id.as_str(), call.function.name.as_str()));
+                    blocks.push(format!(
+                        "Assistant called {}({})",
+                        call.function.name, call.function.arguments
+                    ));
+                }
+            }
+            Role::Tool | Role::Function => {
+                let id = m.tool_call_id.as_deref().unwrap_or_default();
+                let name = m
+                    .name
+                    .as_deref()
+                    .or_else(|| {
+                        call_names
+                            .iter()
+                            .rev()
+                            .find(|(call_id, _)| *call_id == id)
+                            .map(|(_, name)| *name)
+                    })
+                    .unwrap_or("tool");
+                blocks.push(format!("Tool result for {name} ({id}): {text}"));
+            }
+            Role::System | Role::Developer | Role::User => {
+                if !text.is_empty() {
+                    blocks.push(text.to_string());
+                }
+            }
         }
-        blocks.push(match m.role {
-            Role::Assistant => format!("Assistant: {text}"),
-            Role::Tool | Role::Function => format!("Tool result: {text}"),
-            Role::System | Role::Developer | Role::User => text.to_string(),
-        });
     }
     if blocks.is_empty() {
         return Err(ApiError::bad_request(
@@ -66,5 +95,24 @@ mod tests {
         assert_eq!(cli_model("codex-agent/gpt-5"), "gpt-5");
         assert_eq!(cli_model("codex/o3"), "o3");
         assert_eq!(cli_model("gpt-5"), "gpt-5");
+    }
+
+    #[test]
+    fn keeps_tool_calls_and_results() {
+        let assistant: Message = serde_json::from_value(serde_json::json!({
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]
+        }))
+        .unwrap();
+        let tool: Message = serde_json::from_value(serde_json::json!({
+            "role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"
+        }))
+        .unwrap();
+        let p = flatten(&[Message::user("weather?"), assistant, tool]).unwrap();
+        assert_eq!(
+            p,
+            "weather?\n\nAssistant called get_weather({\"city\":\"Paris\"})\n\nTool result for get_weather (call_1): 18C, sunny"
+        );
     }
 }

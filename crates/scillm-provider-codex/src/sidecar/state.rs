@@ -6,6 +6,8 @@ use std::sync::Arc;
 use scillm_core::Config;
 use tokio_util::sync::CancellationToken;
 
+use super::app_server::AppServer;
+use super::child::Children;
 use super::cli::CliBackend;
 use super::error::SidecarError;
 use super::limits::Limiter;
@@ -39,6 +41,10 @@ pub(crate) struct Inner {
     pub(crate) forward: crate::client::HttpChatClient,
     /// Cancelled when the server shuts down: every running CLI group is killed.
     pub(crate) shutdown: CancellationToken,
+    /// The process groups of running Codex children.
+    pub(crate) children: Children,
+    /// The `codex app-server` supervisor (idle unless the app-server backend is used).
+    pub(crate) app_server: AppServer,
 }
 
 impl Sidecar {
@@ -48,8 +54,8 @@ impl Sidecar {
         Self::with_cli_env(config, Vec::new())
     }
 
-    /// Like [`Sidecar::new`], with extra environment variables for every Codex CLI process
-    /// (e.g. `CODEX_HOME`), on top of the server's own environment.
+    /// Like [`Sidecar::new`], with extra environment variables for every Codex child (e.g.
+    /// `CODEX_HOME`), on top of the allowlisted part of the server's environment (SPEC §12).
     pub fn with_cli_env(
         config: Arc<Config>,
         cli_env: Vec<(OsString, OsString)>,
@@ -59,13 +65,18 @@ impl Sidecar {
         let cli = CliBackend::new(&config, cli_env);
         let forward =
             super::forward::client(&config).map_err(|e| SidecarError::Client(e.to_string()))?;
+        let shutdown = CancellationToken::new();
+        let children = Children::default();
+        let app_server = AppServer::new(children.clone(), shutdown.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 limiter,
                 cli,
                 forward,
-                shutdown: CancellationToken::new(),
+                shutdown,
+                children,
+                app_server,
             }),
         })
     }
@@ -85,8 +96,15 @@ impl Sidecar {
         super::preflight::auth_present(self)
     }
 
-    /// Kill every running Codex CLI process group (in-flight CLI requests end with 503).
+    /// Kill every running Codex child's process group now (SIGKILL, before this returns)
+    /// and stop the app-server from restarting; in-flight requests end with an error.
     pub fn kill_children(&self) {
         self.inner.shutdown.cancel();
+        self.inner.children.kill_all();
+    }
+
+    /// The process ids of the Codex children running now (each leads its process group).
+    pub fn child_pids(&self) -> Vec<i32> {
+        self.inner.children.groups()
     }
 }

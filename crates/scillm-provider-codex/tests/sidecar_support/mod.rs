@@ -46,9 +46,11 @@ pub fn auth_dir() -> tempfile::TempDir {
     dir
 }
 
-/// A config that runs `script` (a fixture) as the Codex CLI, credentials in `auth`.
+/// A config that runs `script` (a fixture) as `codex exec` (`CODEX_BACKEND=exec`),
+/// credentials in `auth`.
 pub fn cli_config(script: &str, auth: &Path, extra: &[(&str, Value)]) -> Config {
     let mut values = vec![
+        ("sidecar.backend", json!("exec")),
         ("sidecar.cmd", json!(fixture(script).display().to_string())),
         (
             "sidecar.auth_path",
@@ -211,4 +213,99 @@ pub async fn assert_group_gone(pgid: i32) {
         left.is_empty(),
         "processes of group {pgid} still running: {left:?}"
     );
+}
+
+/// A `CODEX_HOME` whose config selects a Responses mock at `mock_base`, with a dummy
+/// `auth.json`. The per-thread login shell of the shell snapshot is switched off (a slow
+/// `~/.bashrc` would otherwise dominate every turn).
+pub fn codex_home(mock_base: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"model = "gpt-5"
+model_provider = "mock"
+approval_policy = "never"
+
+[features]
+shell_snapshot = false
+
+[model_providers.mock]
+name = "Loopback mock"
+base_url = "{mock_base}/v1"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+"#
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    std::fs::write(
+        home.path().join("auth.json"),
+        r#"{"OPENAI_API_KEY":"sk-dummy-not-used"}"#,
+    )
+    .unwrap();
+    home
+}
+
+/// A config running the real Codex CLI `codex` with `backend` (`app-server` or `exec`).
+pub fn real_config(codex: &Path, backend: &str, extra: &[(&str, Value)]) -> Config {
+    let mut values = vec![
+        (
+            "sidecar.cmd",
+            json!(format!(
+                "{} exec --json --skip-git-repo-check --sandbox read-only",
+                codex.display()
+            )),
+        ),
+        ("sidecar.backend", json!(backend)),
+        ("sidecar.abs_timeout_s", json!(120.0)),
+        ("sidecar.idle_timeout_s", json!(60.0)),
+        ("sidecar.retries", json!(0)),
+        ("sidecar.echo", json!(false)),
+    ];
+    values.extend(extra.iter().cloned());
+    config(&values)
+}
+
+/// The real Codex CLI of `SCILLM_TEST_CODEX`.
+pub fn real_codex() -> Option<PathBuf> {
+    external(
+        "SCILLM_TEST_CODEX",
+        "the codex binary of the pinned @openai/codex",
+    )
+}
+
+/// Direct children of `pid` whose command line contains `needle`.
+pub fn children_of(pid: u32, needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) != Some(pid)
+            || matches!(fields.first(), Some(&"Z") | Some(&"X"))
+        {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// GET `/healthz`.
+pub async fn health(base: &str) -> Value {
+    reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -1,65 +1,15 @@
 //! `CODEX_CMD`: split into words the way a shell would (quotes and backslashes, no
-//! expansion), and its program found on `PATH` only when a request first needs it.
+//! expansion; the `shell-words` crate), and its program found on `PATH` only when a request
+//! first needs it.
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Split a command line into words: whitespace separates, `'…'` and `"…"` quote, `\`
-/// escapes the next character (outside single quotes).
+/// Split a command line into words with POSIX shell rules (quotes and backslashes, no
+/// expansion), using the `shell-words` crate. An empty command is an error.
 pub fn split(raw: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => word.push(ch),
-                        None => return Err("unterminated single quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(ch) => word.push(ch),
-                            None => return Err("trailing backslash".into()),
-                        },
-                        Some(ch) => word.push(ch),
-                        None => return Err("unterminated double quote".into()),
-                    }
-                }
-            }
-            '\\' => match chars.next() {
-                Some(ch) => {
-                    in_word = true;
-                    word.push(ch);
-                }
-                None => return Err("trailing backslash".into()),
-            },
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
+    let words = shell_words::split(raw).map_err(|e| e.to_string())?;
     if words.is_empty() {
         return Err("the command is empty".into());
     }

@@ -1,5 +1,7 @@
-//! The Codex CLI backend: the command from `CODEX_CMD`, found lazily (echo mode never
-//! needs it), how the prompt reaches it (`CODEX_INPUT_MODE`), and one supervised run.
+//! The Codex command from `CODEX_CMD`, found lazily (echo mode never needs it), shared by
+//! both backends: how `codex exec` gets a request (`CODEX_INPUT_MODE`, `--model`,
+//! `--image`, `--output-schema`, `-c model_reasoning_effort=…`), and which words start
+//! `codex app-server`. Children see only the environment of [`child_env`].
 
 pub mod command;
 pub mod jsonl;
@@ -14,6 +16,7 @@ use scillm_core::config::{secs, InputMode};
 use scillm_core::Config;
 use serde_json::json;
 
+use super::child::child_env;
 use super::error::ApiError;
 use process::{Invocation, Timeouts};
 
@@ -44,17 +47,23 @@ pub struct CliRequest<'a> {
     pub images: &'a [PathBuf],
     /// The per-request working directory.
     pub cwd: &'a Path,
+    /// A JSON schema file for `--output-schema` (a strict schema, SPEC §12).
+    pub output_schema: Option<&'a Path>,
+    /// The reasoning effort (`-c model_reasoning_effort=…`), already checked to be a
+    /// plain word (letters, digits, `-`, `_`).
+    pub effort: Option<&'a str>,
 }
 
 impl CliBackend {
-    /// The backend for `config.sidecar`; `env` is added to every CLI process.
-    pub fn new(config: &Config, env: Vec<(OsString, OsString)>) -> Self {
+    /// The command of `config.sidecar`; children get [`child_env`] of the process
+    /// environment with `extra` on top.
+    pub fn new(config: &Config, extra: Vec<(OsString, OsString)>) -> Self {
         let sc = &config.sidecar;
         Self {
             raw_cmd: sc.cmd.clone(),
             words: command::split(&sc.cmd),
             program: OnceLock::new(),
-            env,
+            env: child_env(config, std::env::vars_os(), &extra),
             input_mode: sc.input_mode,
             prompt_flag: sc.prompt_flag.clone(),
             timeouts: Timeouts {
@@ -65,19 +74,42 @@ impl CliBackend {
         }
     }
 
-    /// The extra environment of CLI processes.
+    /// The whole environment of Codex children.
     pub fn env(&self) -> &[(OsString, OsString)] {
         &self.env
     }
 
-    /// An environment variable as the CLI will see it.
+    /// An environment variable as Codex children see it.
     pub fn env_var(&self, name: &str) -> Option<OsString> {
         self.env
             .iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var_os(name))
+    }
+
+    /// `CODEX_CMD` as configured.
+    pub fn raw(&self) -> &str {
+        &self.raw_cmd
+    }
+
+    /// The arguments of `codex app-server`: the words of `CODEX_CMD` after the program and
+    /// before `exec` (so `codex exec --json …` gives `app-server`, `npx codex exec` gives
+    /// `codex app-server`), then `app-server`.
+    pub fn app_server_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = self
+            .words
+            .as_ref()
+            .map(|w| {
+                w.iter()
+                    .skip(1)
+                    .take_while(|a| a.as_str() != "exec")
+                    .map(OsString::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        args.push("app-server".into());
+        args
     }
 
     /// The program, looked up on first use and remembered once found.
@@ -133,6 +165,14 @@ impl CliBackend {
         for image in req.images {
             args.push("--image".into());
             args.push(image.clone().into_os_string());
+        }
+        if let Some(schema) = req.output_schema {
+            args.push("--output-schema".into());
+            args.push(schema.as_os_str().to_owned());
+        }
+        if let Some(effort) = req.effort {
+            args.push("-c".into());
+            args.push(format!("model_reasoning_effort=\"{effort}\"").into());
         }
         let stdin = match self.input_mode {
             InputMode::Prompt => Some(req.prompt.as_bytes().to_vec()),

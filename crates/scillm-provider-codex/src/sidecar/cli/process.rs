@@ -1,19 +1,18 @@
-//! Running one Codex CLI process: its own process group, stdout read line by line,
-//! absolute and idle timeouts, and the whole group killed and the leader reaped on every
-//! way out (timeout, shutdown, a consumer that went away, or the future being dropped).
+//! Running one `codex exec` process ([`super::super::child`]: its own process group, a
+//! parent-death signal, an allowlisted environment): stdout read line by line, absolute
+//! and idle timeouts, and the whole group killed and the leader reaped on every way out
+//! (timeout, shutdown, a consumer that went away, or the future being dropped).
 
 use std::ffi::OsString;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
+
+use crate::sidecar::child::{self, Children, Spec};
 
 /// How many bytes of stderr are kept for error messages.
 pub const STDERR_TAIL_BYTES: usize = 2000;
@@ -29,7 +28,7 @@ pub struct Invocation {
     pub stdin: Option<Vec<u8>>,
     /// Working directory (a per-request temp dir).
     pub cwd: PathBuf,
-    /// Extra environment on top of the server's.
+    /// The whole environment (the server's is not inherited).
     pub env: Vec<(OsString, OsString)>,
 }
 
@@ -64,76 +63,35 @@ pub enum RunError {
     Cancelled,
 }
 
-/// The process group of a running CLI; killed when dropped unless disarmed.
-struct Group {
-    pgid: Option<Pid>,
-}
-
-impl Group {
-    fn kill(&self) {
-        if let Some(pgid) = self.pgid {
-            // ESRCH (nobody left) is the expected answer once everything has exited.
-            let _ = killpg(pgid, Signal::SIGKILL);
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.pgid = None;
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Kill the group and reap the leader, so no process of the run is left behind.
-async fn kill_and_reap(group: &mut Group, child: &mut Child) {
-    group.kill();
-    // SIGKILL cannot be ignored; the bound only guards against a process stuck in the kernel.
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-    group.disarm();
-}
-
 /// Run `inv`, handing each stdout line to `on_line` as it arrives. `on_line` returning
-/// `Break` (its consumer went away) kills the run like a cancellation.
+/// `Break` (its consumer went away) kills the run like a cancellation. The child is listed
+/// in `children` while it runs.
 pub async fn run(
     inv: &Invocation,
     limits: Timeouts,
     cancel: &CancellationToken,
+    children: &Children,
     mut on_line: impl FnMut(String) -> ControlFlow<()>,
 ) -> Result<Exit, RunError> {
-    let mut cmd = Command::new(&inv.program);
-    cmd.args(&inv.args)
-        .current_dir(&inv.cwd)
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if inv.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
-    let mut group = Group {
-        pgid: child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw),
+    let spec = Spec {
+        program: &inv.program,
+        args: &inv.args,
+        env: &inv.env,
+        cwd: &inv.cwd,
+        stdin: inv.stdin.is_some(),
     };
-
-    if let (Some(bytes), Some(mut stdin)) = (inv.stdin.clone(), child.stdin.take()) {
+    let mut started = child::spawn(&spec, children).map_err(RunError::Spawn)?;
+    if let (Some(bytes), Some(mut stdin)) = (inv.stdin.clone(), started.child.stdin().take()) {
         // A CLI that exits without reading stdin makes this fail with EPIPE: not our error.
         tokio::spawn(async move {
             let _ = stdin.write_all(&bytes).await;
             let _ = stdin.shutdown().await;
         });
     }
-    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        kill_and_reap(&mut group, &mut child).await;
+    let (Some(stdout), Some(mut stderr)) =
+        (started.child.stdout().take(), started.child.stderr().take())
+    else {
+        started.kill_and_reap().await;
         return Err(RunError::Spawn(std::io::Error::other(
             "no stdout/stderr pipe",
         )));
@@ -152,7 +110,7 @@ pub async fn run(
                 Ok(Some(line)) => {
                     idle_deadline = Instant::now() + limits.idle;
                     if on_line(line).is_break() {
-                        kill_and_reap(&mut group, &mut child).await;
+                        started.kill_and_reap().await;
                         return Err(RunError::Cancelled);
                     }
                 }
@@ -168,22 +126,21 @@ pub async fn run(
                     }
                 }
             },
-            status = child.wait(), if code.is_none() => {
+            status = started.child.wait(), if code.is_none() => {
                 code = Some(status.ok().and_then(|s| s.code()));
                 // The leader is gone: stragglers of its group would only hold the pipes open.
-                group.kill();
-                group.disarm();
+                started.kill_group();
             },
             _ = sleep_until(idle_deadline) => {
-                kill_and_reap(&mut group, &mut child).await;
+                started.kill_and_reap().await;
                 return Err(RunError::IdleTimeout(limits.idle));
             },
             _ = sleep_until(abs_deadline) => {
-                kill_and_reap(&mut group, &mut child).await;
+                started.kill_and_reap().await;
                 return Err(RunError::AbsTimeout(limits.abs));
             },
             _ = cancel.cancelled() => {
-                kill_and_reap(&mut group, &mut child).await;
+                started.kill_and_reap().await;
                 return Err(RunError::Cancelled);
             },
         }
