@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::{root, run_cmd};
 
 /// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`,
-/// `codex`, `gateway`; all when none). Sections of `BENCHMARKS.md` that were not run this time
-/// are kept.
+/// `codex`, `gateway`, `python`; all when none). Sections of `BENCHMARKS.md` that were not
+/// run this time are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     run_cmd(Command::new("cargo").args([
@@ -47,6 +47,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if want("gateway") {
         crate::bench_gateway::run(&bin, &mut report)?;
+    }
+    if want("python") {
+        crate::bench_python::run(&bin, &mut report)?;
     }
     let path = root().join("BENCHMARKS.md");
     let earlier = std::fs::read_to_string(&path).unwrap_or_default();
@@ -187,6 +190,7 @@ fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64().unwrap_or(0.0)
 }
 
+/// The median (the upper one of an even count; 0 for none).
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)

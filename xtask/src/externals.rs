@@ -1,5 +1,6 @@
-//! External tools the test suite drives for real: the official OpenAI Python SDK (in a
-//! venv) and the Codex CLI (npm package), installed under the workspace.
+//! External tools the test suite drives for real: the official OpenAI Python SDK, pytest
+//! and maturin (in a venv; maturin builds the `scillm` Python package) and the Codex CLI
+//! (npm package), installed under the workspace.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,12 +21,21 @@ pub fn codex_version() -> &'static str {
         .unwrap_or(CODEX_PACKAGE)
 }
 
-/// The Python packages the tests import: the OpenAI SDK and LiteLLM (as a client of the
-/// gateway).
-pub const PYTHON_PACKAGES: &[&str] = &["openai>=1.40", "litellm"];
+/// The Python packages of the test venv: the OpenAI SDK (a client of every server),
+/// LiteLLM (a client of the gateway), the Prometheus client (its text-format parser checks
+/// `/metrics`), pytest and maturin (the Python package's build and tests).
+pub const PYTHON_PACKAGES: &[&str] = &[
+    "openai>=1.40",
+    "litellm",
+    "prometheus_client>=0.20",
+    "pytest>=8",
+    "maturin>=1.7,<2",
+];
 
 /// Paths of the installed tools.
 pub struct Externals {
+    /// The venv (`.venv/`).
+    pub venv: PathBuf,
     /// A python with `openai` importable.
     pub python: PathBuf,
     /// The `codex` binary.
@@ -36,7 +46,9 @@ pub struct Externals {
 pub fn install(root: &Path) -> anyhow::Result<Externals> {
     let venv = root.join(".venv");
     let python = venv.join("bin/python");
-    if !python_imports(&python, "import openai, litellm") {
+    if !venv.join("bin/maturin").is_file()
+        || !python_imports(&python, "import openai, litellm, prometheus_client, pytest")
+    {
         if !python.is_file() {
             run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
                 .context("creating the Python venv (is python3-venv installed?)")?;
@@ -46,7 +58,7 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
                 .args(["-m", "pip", "install", "-q"])
                 .args(PYTHON_PACKAGES),
         )
-        .context("installing the OpenAI Python SDK and LiteLLM")?;
+        .context("installing the Python packages the tests drive")?;
     }
     let tools = root.join(".tools");
     let codex = tools.join("node_modules/.bin/codex");
@@ -66,7 +78,11 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
         )
         .context("installing the Codex CLI from npm")?;
     }
-    Ok(Externals { python, codex })
+    Ok(Externals {
+        venv,
+        python,
+        codex,
+    })
 }
 
 /// Whether `python` exists and runs `code` (an import line) successfully.

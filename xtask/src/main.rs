@@ -4,7 +4,9 @@ mod bench;
 mod bench_batch;
 mod bench_codex;
 mod bench_gateway;
+mod bench_python;
 mod externals;
+mod python;
 mod test;
 mod verify;
 
@@ -14,10 +16,13 @@ use std::process::ExitCode;
 fn usage() -> &'static str {
     "usage: cargo xtask <command>\n\n\
      commands:\n  \
-     test      format check, clippy, docs, the whole test suite with every feature\n            \
-     (installs the Python venv and the Codex CLI it needs under .venv/ and .tools/)\n  \
+     test      format check, clippy, docs, the whole test suite with every feature, and the\n            \
+     Python package's pytest suite (installs the Python venv and the Codex CLI it needs\n            \
+     under .venv/ and .tools/)\n  \
      verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
-     bench     benchmarks (router, memory, startup, load, batch, codex, gateway; all by default) into BENCHMARKS.md\n  \
+     bench     benchmarks (router, memory, startup, load, batch, codex, gateway, python;\n            \
+     all by default) into BENCHMARKS.md\n  \
+     test-python  only the Python package's tests (wheel built and installed into .venv/)\n  \
      setup     only install the external test tools\n"
 }
 
@@ -28,6 +33,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("verify") => verify::run(&args[1..]),
         Some("setup") => externals::install(&root()).map(|_| ()),
+        Some("test-python") => externals::install(&root()).and_then(|ext| python::test(&ext)),
         _ => {
             eprintln!("{}", usage());
             return ExitCode::from(2);

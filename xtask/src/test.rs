@@ -2,9 +2,10 @@
 
 use std::process::Command;
 
-use crate::{externals, root, run_cmd};
+use crate::{externals, python, root, run_cmd};
 
-/// Format check, clippy, docs, externals, then every test with every feature.
+/// Format check, clippy, docs, externals, every Rust test with every feature, then the
+/// Python package's tests (its wheel built and installed into the venv).
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let quick = args.iter().any(|a| a == "--no-lint");
     if !quick {
@@ -54,5 +55,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .env("SCILLM_TEST_CODEX", &ext.codex)
             .env("SCILLM_REQUIRE_EXTERNAL", "1"),
     )?;
+    python::test(&ext)?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! of replies used in order), else from a responder function, else a default answer.
 //! Replies can be delayed, carry any status and a `Retry-After`, and `stream: true`
 //! requests get server-sent events. The mock tracks how many requests are in flight and
-//! the most it ever saw at once.
+//! the most it ever saw at once; `GET /mock/stats` reports those counters as JSON
+//! (`{"requests", "in_flight", "max_in_flight"}`) for a client in another process.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -262,6 +263,7 @@ impl ChatMockBuilder {
             .route("/v1/chat/completions", post(handler::chat))
             .route("/chat/completions", post(handler::chat))
             .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+            .route("/mock/stats", get(handler::stats))
             .route(
                 "/v1/models",
                 get(|| async {

@@ -22,6 +22,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// `GET /mock/stats`: the counters, for a test in another process.
+pub(super) async fn stats(State(state): State<Arc<MockState>>) -> Json<Value> {
+    Json(json!({
+        "requests": state.count.load(Ordering::SeqCst),
+        "in_flight": state.in_flight.load(Ordering::SeqCst),
+        "max_in_flight": state.max_in_flight.load(Ordering::SeqCst),
+    }))
+}
+
 pub(super) async fn chat(
     State(state): State<Arc<MockState>>,
     uri: axum::http::Uri,
