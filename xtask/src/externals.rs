@@ -11,6 +11,12 @@ use crate::run_cmd;
 /// The pinned Codex CLI.
 pub const CODEX_PACKAGE: &str = "@openai/codex@0.169.0";
 
+/// The Python packages the tests drive: the official OpenAI SDK (a client of every
+/// server) and the official Prometheus client (its text-format parser checks `/metrics`).
+pub const PYTHON_PACKAGES: &[&str] = &["openai>=1.40", "prometheus_client>=0.20"];
+
+const PIP_INSTALL: &[&str] = &["-m", "pip", "install", "-q"];
+
 /// Paths of the installed tools.
 pub struct Externals {
     /// A python with `openai` importable.
@@ -23,17 +29,21 @@ pub struct Externals {
 pub fn install(root: &Path) -> anyhow::Result<Externals> {
     let venv = root.join(".venv");
     let python = venv.join("bin/python");
-    let has_openai = python.is_file()
+    let has_packages = python.is_file()
         && Command::new(&python)
-            .args(["-c", "import openai"])
+            .args(["-c", "import openai, prometheus_client"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-    if !has_openai {
+    if !has_packages {
         run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv))
             .context("creating the Python venv (is python3-venv installed?)")?;
-        run_cmd(Command::new(&python).args(["-m", "pip", "install", "-q", "openai>=1.40"]))
-            .context("installing the OpenAI Python SDK")?;
+        run_cmd(
+            Command::new(&python)
+                .args(PIP_INSTALL)
+                .args(PYTHON_PACKAGES),
+        )
+        .context("installing the Python packages the tests drive")?;
     }
     let tools = root.join(".tools");
     let codex = tools.join("node_modules/.bin/codex");
