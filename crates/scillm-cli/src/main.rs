@@ -15,14 +15,16 @@ use scillm_router::Router;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCILLM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,scillm=info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Before the runtime starts: the OTLP exporter's client runs on its own thread.
+    let _telemetry = match scillm_telemetry::logging::LogFormat::from_env()
+        .and_then(scillm_telemetry::logging::init)
+    {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

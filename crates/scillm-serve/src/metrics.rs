@@ -1,10 +1,10 @@
 //! `GET /metrics` in the Prometheus text format (SPEC §16), from the
 //! `metrics-exporter-prometheus` recorder.
 //!
-//! [`recorder`] installs one process-wide recorder the first time it is called (every
-//! server in the process and every `metrics::counter!`-style call then share it) and
-//! returns its handle; [`metrics_route`] renders that handle. The metric names themselves
-//! are defined where the measurements are taken.
+//! [`recorder`] returns the process-wide recorder of `scillm_telemetry::prometheus`
+//! (installed on first use, with the GenAI bucket bounds; every server in the process and
+//! every `metrics::counter!`-style call share it); [`metrics_route`] renders that handle.
+//! The metric names are in `scillm_telemetry::names`.
 
 use std::sync::OnceLock;
 
@@ -25,8 +25,8 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// answers, but the process's measurements go to the other recorder.
 pub fn recorder() -> PrometheusHandle {
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => handle,
+        .get_or_init(|| match scillm_telemetry::prometheus::handle() {
+            Ok(handle) => handle.clone(),
             Err(e) => {
                 tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics shows a private one");
                 PrometheusBuilder::new().build_recorder().handle()

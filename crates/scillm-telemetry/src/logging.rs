@@ -1,0 +1,121 @@
+//! Process-wide tracing set-up for scillm programs: log lines on stderr as text or JSON
+//! (`SCILLM_LOG_FORMAT`), filtered by `SCILLM_LOG` (an `EnvFilter` directive), and — with
+//! the `otel` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set — every `scillm*` span exported
+//! over OTLP/HTTP (protobuf) with W3C trace-context propagation.
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The filter used when `SCILLM_LOG` is unset: warnings from everything, info from scillm.
+pub const DEFAULT_FILTER: &str = "warn,scillm=info";
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (colour only on a terminal).
+    Text,
+    /// One JSON object per line, with the current span's fields (e.g. `request_id`) under
+    /// `span`.
+    Json,
+}
+
+impl LogFormat {
+    /// Read `SCILLM_LOG_FORMAT` (`text`, the default, or `json`, case-insensitive).
+    ///
+    /// Errors: any other value, with a message naming the accepted ones.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("SCILLM_LOG_FORMAT") {
+            Err(_) => Ok(LogFormat::Text),
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                other => Err(format!(
+                    "SCILLM_LOG_FORMAT={other:?} is not a log format: use `text` or `json`"
+                )),
+            },
+        }
+    }
+}
+
+/// Keeps the trace exporter alive; dropping it flushes the spans not yet sent.
+#[derive(Default)]
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    #[cfg(feature = "otel")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard").finish_non_exhaustive()
+    }
+}
+
+impl TelemetryGuard {
+    /// Whether spans are being exported over OTLP.
+    pub fn exporting(&self) -> bool {
+        #[cfg(feature = "otel")]
+        {
+            self.provider.is_some()
+        }
+        #[cfg(not(feature = "otel"))]
+        {
+            false
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// Install the global subscriber: log lines to stderr in `format`, filtered by `SCILLM_LOG`
+/// (else [`DEFAULT_FILTER`]), plus OTLP export when the `otel` feature is on and
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set. Call it
+/// once, before starting an async runtime (the OTLP exporter's HTTP client is blocking and
+/// runs on its own thread).
+///
+/// Errors: a subscriber is already installed, or the exporter cannot be built.
+pub fn init(format: LogFormat) -> Result<TelemetryGuard, String> {
+    let filter =
+        || EnvFilter::try_from_env("SCILLM_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_filter(filter())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+    };
+    #[allow(unused_mut)]
+    let mut guard = TelemetryGuard::default();
+    #[cfg(feature = "otel")]
+    let otel = match crate::otel::layer()? {
+        Some((layer, provider)) => {
+            guard.provider = Some(provider);
+            Some(layer)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "otel"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = None;
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
+    Ok(guard)
+}

@@ -1,0 +1,103 @@
+//! Metric names and label keys (SPEC §16). The GenAI names are the OpenTelemetry GenAI
+//! client metrics (`gen_ai.client.operation.duration`, `gen_ai.client.token.usage`) in
+//! Prometheus form (dots become underscores, the unit is a suffix); the `scillm_*` names
+//! are this project's. Every label value is from a bounded set: provider and deployment
+//! names come from the configuration, `error_type` is a closed set — never ids or user text.
+
+/// Histogram, seconds: one upstream chat operation from send to the last byte.
+/// Labels: [`GEN_AI_OPERATION_NAME`], [`GEN_AI_PROVIDER_NAME`], [`GEN_AI_REQUEST_MODEL`],
+/// [`ERROR_TYPE`].
+pub const OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+/// Histogram, tokens: tokens used by one operation. Labels as [`OPERATION_DURATION`] minus
+/// `error_type`, plus [`GEN_AI_TOKEN_TYPE`] (`input` | `output`).
+pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+/// Counter: finished router items. Labels `provider`, `deployment`, `error_type`.
+pub const REQUESTS_TOTAL: &str = "scillm_requests_total";
+/// Counter: retries made (attempts after the first). Labels `provider`, `deployment`.
+pub const RETRIES_TOTAL: &str = "scillm_retries_total";
+/// Histogram, seconds: time an item waited for a concurrency slot or rate-limit capacity.
+pub const QUEUE_SECONDS: &str = "scillm_queue_seconds";
+/// Gauge: requests in flight. Label `component` (`router`, `sidecar`, `mini_agent`,
+/// `gateway`).
+pub const IN_FLIGHT: &str = "scillm_in_flight";
+/// Counter: a deployment was put into cooldown. Label `deployment`.
+pub const DEPLOYMENT_COOLDOWNS_TOTAL: &str = "scillm_deployment_cooldowns_total";
+/// Histogram, seconds: time an item waited for rpm/tpm capacity. Label `deployment`.
+pub const RATE_LIMIT_WAIT_SECONDS: &str = "scillm_rate_limit_wait_seconds";
+/// Counter: Codex turns by backend (`app-server` | `exec`) and outcome (`completed`,
+/// `failed`, `interrupted`, `timeout`, `rate_limited`, `error`).
+pub const CODEX_TURNS_TOTAL: &str = "scillm_codex_turns_total";
+/// Counter: restarts of the long-lived `codex app-server` child.
+pub const CODEX_APP_SERVER_RESTARTS_TOTAL: &str = "scillm_codex_app_server_restarts_total";
+/// Counter: HTTP requests answered by a scillm server. Labels `component`, `status` (the
+/// status class, e.g. `2xx`).
+pub const HTTP_REQUESTS_TOTAL: &str = "scillm_http_requests_total";
+
+/// Label: `gen_ai.operation.name` (`chat`).
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai_operation_name";
+/// Label: `gen_ai.provider.name` (the scillm provider, e.g. `openai`, `codex-agent`).
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai_provider_name";
+/// Label: `gen_ai.request.model`.
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai_request_model";
+/// Label: `gen_ai.token.type` (`input` | `output`).
+pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai_token_type";
+/// Label: the scillm `error_type` (`ok`, `invalid_json`, `empty_content`, `provider_error`,
+/// `timeout`).
+pub const ERROR_TYPE: &str = "error_type";
+
+/// Bucket bounds for second-valued histograms: the boundaries the OpenTelemetry GenAI
+/// conventions advise for `gen_ai.client.operation.duration`.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// Bucket bounds for token counts: the boundaries the OpenTelemetry GenAI conventions
+/// advise for `gen_ai.client.token.usage`.
+pub const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
+/// Register the help text and unit of every metric above with the installed recorder.
+pub fn describe_all() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_histogram!(
+        OPERATION_DURATION,
+        Unit::Seconds,
+        "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration)."
+    );
+    describe_histogram!(
+        TOKEN_USAGE,
+        Unit::Count,
+        "Tokens used per operation (OpenTelemetry gen_ai.client.token.usage)."
+    );
+    describe_counter!(
+        REQUESTS_TOTAL,
+        "Finished requests by provider, deployment and error_type."
+    );
+    describe_counter!(RETRIES_TOTAL, "Retries made (attempts after the first).");
+    describe_histogram!(
+        QUEUE_SECONDS,
+        Unit::Seconds,
+        "Time waiting for a concurrency slot or rate-limit capacity."
+    );
+    describe_gauge!(IN_FLIGHT, "Requests in flight.");
+    describe_counter!(
+        DEPLOYMENT_COOLDOWNS_TOTAL,
+        "Times a deployment was put into cooldown."
+    );
+    describe_histogram!(
+        RATE_LIMIT_WAIT_SECONDS,
+        Unit::Seconds,
+        "Time waiting for rpm/tpm capacity."
+    );
+    describe_counter!(CODEX_TURNS_TOTAL, "Codex turns by backend and outcome.");
+    describe_counter!(
+        CODEX_APP_SERVER_RESTARTS_TOTAL,
+        "Restarts of the codex app-server child."
+    );
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests answered, by component and status class."
+    );
+}

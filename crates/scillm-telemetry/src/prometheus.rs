@@ -1,0 +1,65 @@
+//! The process-wide Prometheus recorder behind every `GET /metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::names;
+
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+/// The content type of [`PrometheusHandle::render`]'s output (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The process's Prometheus handle, installing the recorder on first use (with the GenAI
+/// bucket bounds of [`names::DURATION_BUCKETS`] and [`names::TOKEN_BUCKETS`], and the help
+/// text of [`names::describe_all`]). Every later call returns the same handle.
+///
+/// Errors: another `metrics` recorder was installed in this process first (the message
+/// says so); metrics then go to that recorder and cannot be rendered here.
+pub fn handle() -> Result<&'static PrometheusHandle, String> {
+    HANDLE
+        .get_or_init(|| {
+            let handle = builder()
+                .and_then(|b| b.install_recorder().map_err(|e| e.to_string()))
+                .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
+            names::describe_all();
+            // Histograms keep raw samples until upkeep folds them into buckets; without
+            // it a long batch would hold every sample.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("scillm-metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("metrics upkeep thread not started: {e}");
+            }
+            Ok(handle)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn builder() -> Result<PrometheusBuilder, String> {
+    let set = |b: PrometheusBuilder, name: &str, buckets: &[f64]| {
+        b.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets)
+            .map_err(|e: BuildError| e.to_string())
+    };
+    let b = PrometheusBuilder::new();
+    let b = set(b, names::OPERATION_DURATION, names::DURATION_BUCKETS)?;
+    let b = set(b, names::QUEUE_SECONDS, names::DURATION_BUCKETS)?;
+    let b = set(b, names::RATE_LIMIT_WAIT_SECONDS, names::DURATION_BUCKETS)?;
+    set(b, names::TOKEN_USAGE, names::TOKEN_BUCKETS)
+}
+
+/// Render the current metrics in Prometheus text format, or a comment line saying why
+/// there are none (another recorder owns this process).
+pub fn render() -> String {
+    match handle() {
+        Ok(h) => h.render(),
+        Err(e) => format!("# {e}\n"),
+    }
+}

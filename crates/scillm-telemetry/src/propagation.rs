@@ -1,0 +1,37 @@
+//! W3C trace-context propagation (`traceparent`, `tracestate`): taken from inbound requests,
+//! sent on upstream calls (SPEC §16). Without the `otel` feature both are no-ops.
+
+use http::HeaderMap;
+
+/// Make `span` a child of the trace context in `headers` (an inbound request's), so the
+/// caller's trace id continues through scillm. No-op when there is no valid `traceparent`.
+pub fn set_parent_from(span: &tracing::Span, headers: &HeaderMap) {
+    #[cfg(feature = "otel")]
+    {
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let cx = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&opentelemetry_http::HeaderExtractor(headers))
+        });
+        if cx.span().span_context().is_valid() {
+            let _ = span.set_parent(cx);
+        }
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = (span, headers);
+}
+
+/// Write the current span's trace context into `headers` (an upstream request's) as
+/// `traceparent` / `tracestate`. No-op when there is no sampled trace.
+pub fn inject_current(headers: &mut HeaderMap) {
+    #[cfg(feature = "otel")]
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let cx = tracing::Span::current().context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut opentelemetry_http::HeaderInjector(headers))
+        });
+    }
+    #[cfg(not(feature = "otel"))]
+    let _ = headers;
+}
