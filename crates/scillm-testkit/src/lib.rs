@@ -1,4 +1,5 @@
 //! Test support: mock upstream servers bound to ephemeral loopback ports.
 pub mod chaos;
 pub mod chat_mock;
+pub mod redis_server;
 pub mod responses_mock;

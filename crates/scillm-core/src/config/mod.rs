@@ -4,6 +4,7 @@
 mod env;
 mod load;
 mod model;
+mod shared;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
@@ -11,3 +12,4 @@ pub use model::{
     secs, CodexAgentConfig, Config, Deployment, InputMode, MiniAgentConfig, RouterConfig,
     SidecarConfig,
 };
+pub use shared::{CacheConfig, CacheMode, StateConfig};
