@@ -1,5 +1,6 @@
 //! External tools the test suite drives for real: the official OpenAI Python SDK (in a
-//! venv) and the Codex CLI (npm package), installed under the workspace.
+//! venv) and the Codex CLI (npm package), installed under the workspace, and Debian's
+//! `redis-server` (tests start their own throw-away servers from it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,37 @@ pub struct Externals {
     pub python: PathBuf,
     /// The `codex` binary.
     pub codex: PathBuf,
+    /// The `redis-server` binary.
+    pub redis: PathBuf,
+}
+
+/// Where Debian's `redis-server` package puts the binary.
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// `redis-server`, installed with apt when missing (CI runs as root; elsewhere the error
+/// says what to install).
+fn redis_server() -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(REDIS_SERVER);
+    let works = |p: &Path| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !works(&path) {
+        run_cmd(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "redis-server"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("installing redis-server (as root: apt-get install redis-server)")?;
+    }
+    anyhow::ensure!(
+        works(&path),
+        "{REDIS_SERVER} does not run; install Debian's redis-server package"
+    );
+    Ok(path)
 }
 
 /// Install what is missing and return the paths.
@@ -53,5 +85,10 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
         )
         .context("installing the Codex CLI from npm")?;
     }
-    Ok(Externals { python, codex })
+    let redis = redis_server()?;
+    Ok(Externals {
+        python,
+        codex,
+        redis,
+    })
 }

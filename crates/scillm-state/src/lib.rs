@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod link;
 mod local;
 mod metrics_names;
 mod redis_state;
@@ -39,9 +40,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use link::{RedisLink, RedisStateOptions, StateError};
 pub use local::LocalState;
 pub use metrics_names::{STATE_BACKEND_ERRORS_TOTAL, STATE_FALLBACK_TOTAL};
-pub use redis_state::{RedisState, RedisStateOptions, StateError};
+pub use redis_state::RedisState;
 pub use scripts::{cooldown_key, rotation_key, rpm_key, tpm_key, KEY_PREFIX};
 
 /// A deployment's limits: requests and tokens per minute; `None` is unlimited.

@@ -178,22 +178,11 @@ async fn every_key_is_prefixed_and_expires() {
     a.correct_tokens("east", both, 5).await;
     a.start_cooldown("east", Duration::from_secs(5)).await;
     a.next_rotation("gpt").await;
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = redis.keys_with_ttl().await.unwrap();
     assert_eq!(keys.len(), 4, "{keys:?}");
-    for k in keys {
-        assert!(k.starts_with(KEY_PREFIX), "{k}");
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(&k)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert!(ttl > 0, "{k} has no TTL ({ttl})");
+    for (key, ttl) in keys {
+        assert!(key.starts_with(KEY_PREFIX), "{key}");
+        assert!(ttl > 0, "{key} has no TTL ({ttl})");
     }
 }
 

@@ -74,6 +74,30 @@ impl RedisServer {
         self.port
     }
 
+    /// Every key in the server with its remaining lifetime in ms (`PTTL`: -1 = no TTL).
+    pub async fn keys_with_ttl(&self) -> Result<Vec<(String, i64)>, String> {
+        let client = redis::Client::open(self.url()).map_err(|e| e.to_string())?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.push((key, ttl));
+        }
+        Ok(out)
+    }
+
     /// Kill the server (SIGKILL: an outage, not a shutdown) and reap it.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -128,7 +152,7 @@ async fn ping(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 7];
-    matches!(s.read_exact(&mut buf).await, Ok(_) if &buf == b"+PONG\r\n")
+    s.read_exact(&mut buf).await.is_ok() && &buf == b"+PONG\r\n"
 }
 
 /// A loopback port nothing listens on right now.
