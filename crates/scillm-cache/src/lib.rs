@@ -94,6 +94,19 @@ impl ResponseCache {
         }))
     }
 
+    /// Check `[cache]` against `[state]` without building anything (no runtime needed):
+    /// `mode = "redis"` needs a Redis URL that parses.
+    pub fn check_config(cache: &CacheConfig, state: &StateConfig) -> Result<(), CacheError> {
+        if cache.mode == CacheMode::Redis {
+            let url = state
+                .redis_url
+                .as_ref()
+                .ok_or(CacheError::RedisWithoutUrl)?;
+            RedisLink::check_url(url.expose_secret())?;
+        }
+        Ok(())
+    }
+
     /// In this process's memory: at most `max_entries`, each for `ttl`.
     pub fn local(rules: CacheRules, ttl: Duration, max_entries: u64) -> Self {
         Self {

@@ -28,6 +28,7 @@
 //! ```
 
 mod aggregate;
+mod cache;
 mod deployments;
 mod error;
 mod execute;

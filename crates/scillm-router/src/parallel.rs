@@ -198,6 +198,7 @@ async fn run_owned(
     run_item(
         &inner.config,
         &inner.resolver,
+        &inner.cache,
         index,
         item,
         queued_at,

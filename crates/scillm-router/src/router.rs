@@ -7,6 +7,7 @@ use futures::{Stream, StreamExt};
 use scillm_core::wire::{ChatRequest, ChatResponse};
 use scillm_core::{CallContext, ChunkStream, Config, ErrorKind, ProviderError};
 
+use crate::cache::CacheSlot;
 use crate::deployments::{fails_over, DeploymentTable};
 use crate::error::RouterError;
 use crate::options::ParallelOptions;
@@ -21,6 +22,7 @@ use crate::run::{run_item, RunSettings};
 pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) resolver: Resolver,
+    pub(crate) cache: CacheSlot,
 }
 
 /// Routes chat requests to providers: resolution, failover, JSON checks and bounded
@@ -40,9 +42,14 @@ impl Router {
     /// naming the deployment and the cargo feature that is missing.
     pub fn new(config: Arc<Config>) -> Result<Self, RouterError> {
         let table = DeploymentTable::build(&config)?;
+        let cache = CacheSlot::new(&config)?;
         let resolver = Resolver::new(Arc::clone(&config), table);
         Ok(Self {
-            inner: Arc::new(Inner { config, resolver }),
+            inner: Arc::new(Inner {
+                config,
+                resolver,
+                cache,
+            }),
         })
     }
 
@@ -62,6 +69,7 @@ impl Router {
         run_item(
             &self.inner.config,
             &self.inner.resolver,
+            &self.inner.cache,
             0,
             item.into(),
             Instant::now(),

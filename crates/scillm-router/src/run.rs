@@ -7,10 +7,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use scillm_cache::{CacheDirectives, CachePlan};
 use scillm_core::config::secs;
 use scillm_core::{Config, ErrorKind, ProviderError};
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::CacheSlot;
 use crate::execute::{execute, ExecEnv, Outcome, Progress};
 use crate::json_check::{set_schema_format, JsonExpectation};
 use crate::options::make_deterministic;
@@ -54,6 +56,7 @@ impl RunSettings {
 pub async fn run_item(
     config: &Config,
     resolver: &Resolver,
+    cache: &CacheSlot,
     index: usize,
     item: RequestItem,
     queued_at: Instant,
@@ -84,6 +87,34 @@ pub async fn run_item(
     if item.response_mode == Some(ResponseMode::SchemaFirst) {
         if let Some(schema) = &item.json_schema {
             set_schema_format(&mut item.request, schema);
+        }
+    }
+    // The directives are for this router; an upstream would refuse the unknown field.
+    let directives = CacheDirectives::take(&mut item.request);
+    let cache = cache.get().await;
+    let plan = cache.map(|c| c.plan(&item.request, directives));
+    if let (
+        Some(c),
+        Some(CachePlan::Use {
+            key, read: true, ..
+        }),
+    ) = (cache, &plan)
+    {
+        if let Some(hit) = c.get(key).await {
+            let mut meta = RouterMeta::new(index);
+            meta.queue_ms = queue_ms;
+            meta.model = Some(item.request.model.clone());
+            meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
+            meta.cache_hit = Some(true);
+            let json = expectation.as_ref().map(|e| e.check(&hit.first_text()));
+            let outcome = Outcome {
+                response: Ok(hit),
+                json,
+            };
+            let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
+            result.elapsed = started.elapsed();
+            result.meta.timing_ms = ms(result.elapsed);
+            return result;
         }
     }
     let timeout = item
@@ -121,8 +152,21 @@ pub async fn run_item(
     if config.router.retry_meta {
         meta.retries = Some(progress.retries());
     }
+    meta.cache_hit = cache.map(|_| false);
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
+    if let (
+        Some(c),
+        Some(CachePlan::Use {
+            key, write: true, ..
+        }),
+    ) = (cache, &plan)
+    {
+        // Only answers that passed every check are worth serving again.
+        if result.error.is_none() && result.meta.error_type == ErrorType::Ok {
+            c.put(key, &result.response).await;
+        }
+    }
     result
 }
 

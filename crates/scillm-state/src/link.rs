@@ -87,6 +87,14 @@ impl RedisLink {
         })
     }
 
+    /// Check that `url` is a usable Redis URL without connecting (for configuration
+    /// loading, where there may be no runtime yet).
+    pub fn check_url(url: &str) -> Result<(), StateError> {
+        redis::Client::open(url)
+            .map(|_| ())
+            .map_err(|e| StateError::InvalidUrl(format!("{:?}", e.kind())))
+    }
+
     /// Whether the last call reached Redis (false during an outage's back-off).
     pub fn is_up(&self) -> bool {
         self.health.lock().map(|h| h.is_none()).unwrap_or(false)
