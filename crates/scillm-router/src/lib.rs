@@ -29,6 +29,7 @@
 
 mod aggregate;
 mod cache;
+mod cache_stream;
 mod deployments;
 mod error;
 mod execute;

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
+use scillm_cache::{CacheDirectives, CachePlan};
 use scillm_core::wire::{ChatRequest, ChatResponse};
 use scillm_core::{CallContext, ChunkStream, Config, ErrorKind, ProviderError};
 
 use crate::cache::CacheSlot;
+use crate::cache_stream;
 use crate::deployments::{fails_over, DeploymentTable};
 use crate::error::RouterError;
 use crate::options::ParallelOptions;
@@ -95,7 +97,20 @@ impl Router {
         &self,
         request: impl Into<RouterRequest>,
     ) -> Result<ChunkStream, ProviderError> {
-        let item: RouterRequest = request.into();
+        let mut item: RouterRequest = request.into();
+        // The directives are for this router; an upstream would refuse the unknown field.
+        let directives = CacheDirectives::take(&mut item.request);
+        let mut store_key = None;
+        if let Some(cache) = self.inner.cache.get().await {
+            if let CachePlan::Use { key, read, write } = cache.plan(&item.request, directives) {
+                if read {
+                    if let Some(hit) = cache.get(&key).await {
+                        return Ok(cache_stream::replay(hit));
+                    }
+                }
+                store_key = write.then_some(key);
+            }
+        }
         let targets = self.inner.resolver.resolve(&item)?;
         let ctx = CallContext {
             api_base: item.api_base.clone(),
@@ -108,7 +123,17 @@ impl Router {
             request.model = target.model.clone();
             request.stream = Some(true);
             match target.provider.chat_stream(request, &ctx).await {
-                Ok(stream) => return Ok(stream),
+                Ok(stream) => {
+                    return Ok(match store_key {
+                        Some(key) => cache_stream::store_when_done(
+                            stream,
+                            Arc::clone(&self.inner),
+                            key,
+                            target.model.clone(),
+                        ),
+                        None => stream,
+                    })
+                }
                 Err(e) if fails_over(&e) => last = e,
                 Err(e) => return Err(e),
             }

@@ -167,3 +167,44 @@ fn a_redis_cache_without_a_url_is_refused_when_the_router_is_built() {
         scillm_router::Router::new(common::config(&[("cache.mode", json!("redis"))])).unwrap_err();
     assert!(err.to_string().contains("SCILLM_REDIS_URL"), "{err}");
 }
+
+/// The text of a stream, and whether it ended without an error.
+async fn drain(r: &scillm_router::Router, request: Value) -> String {
+    use futures::StreamExt;
+    let req: scillm_core::wire::ChatRequest = serde_json::from_value(request).unwrap();
+    let mut stream = r.chat_stream(req).await.unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        for c in &chunk.choices {
+            text.push_str(c.delta.text_str());
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn streams_use_the_cache_only_with_cache_stream() {
+    let up = upstream().await;
+    let streamed = ask("hello", json!({"stream": true}));
+    let plain = router(deployment(&up), &[("cache.mode", json!("local"))]);
+    assert_eq!(drain(&plain, streamed.clone()).await, "cached answer");
+    assert_eq!(drain(&plain, streamed.clone()).await, "cached answer");
+    assert_eq!(up.request_count(), 2, "streams are not cached by default");
+
+    let caching = router(
+        deployment(&up),
+        &[
+            ("cache.mode", json!("local")),
+            ("cache.cache_stream", json!(true)),
+        ],
+    );
+    assert_eq!(drain(&caching, streamed.clone()).await, "cached answer");
+    assert_eq!(up.request_count(), 3);
+    // Replayed from the entry the first stream stored, and served to a plain call too.
+    assert_eq!(drain(&caching, streamed).await, "cached answer");
+    let res = caching.completion(ask("hello", json!({}))).await;
+    assert_eq!(meta(&res)["cache_hit"], true);
+    assert_eq!(res.content(), "cached answer");
+    assert_eq!(up.request_count(), 3);
+}
