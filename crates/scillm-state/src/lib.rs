@@ -36,9 +36,12 @@ mod metrics_names;
 mod redis_state;
 mod scripts;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use scillm_core::config::StateConfig;
+use secrecy::ExposeSecret;
 
 pub use link::{RedisLink, RedisStateOptions, StateError};
 pub use local::LocalState;
@@ -94,4 +97,14 @@ pub trait SharedState: Send + Sync + 'static {
     /// The next value of `model_name`'s rotation counter (0, 1, 2, …; shared, so processes
     /// rotating among the same deployments interleave instead of all starting at the first).
     async fn next_rotation(&self, model_name: &str) -> u64;
+}
+
+/// The state `[state]` asks for (SPEC §18): shared through Redis when `redis_url` (or
+/// `SCILLM_REDIS_URL`) is set, else per process. Must be called inside a tokio runtime
+/// when a Redis URL is set; a Redis that is down now is not an error.
+pub fn from_config(state: &StateConfig) -> Result<Arc<dyn SharedState>, StateError> {
+    Ok(match &state.redis_url {
+        Some(url) => Arc::new(RedisState::new(url.expose_secret())?),
+        None => Arc::new(LocalState::new()),
+    })
 }

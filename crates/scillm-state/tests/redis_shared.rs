@@ -193,3 +193,24 @@ async fn an_unparsable_url_is_refused_without_echoing_it() {
     assert!(text.contains("redis_url"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[tokio::test]
+async fn the_config_chooses_shared_or_per_process_state() {
+    let Some(redis) = server().await else { return };
+    let shared = scillm_core::config::StateConfig {
+        redis_url: Some(redis.url().into()),
+    };
+    let (a, b) = (
+        scillm_state::from_config(&shared).unwrap(),
+        scillm_state::from_config(&shared).unwrap(),
+    );
+    assert_eq!(a.next_rotation("m").await, 0);
+    assert_eq!(b.next_rotation("m").await, 1);
+    let local = scillm_core::config::StateConfig::default();
+    let (c, d) = (
+        scillm_state::from_config(&local).unwrap(),
+        scillm_state::from_config(&local).unwrap(),
+    );
+    assert_eq!(c.next_rotation("m").await, 0);
+    assert_eq!(d.next_rotation("m").await, 0);
+}
