@@ -31,6 +31,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Doc tests are not run by nextest. Both run before it so that its summary closes the run.
     run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-features", "--doc"]))?;
     let ext = externals::install(&root())?;
+    // The mini-agent's sandbox tests need bubblewrap and fail without it (SPEC §15); say
+    // so before running them.
+    anyhow::ensure!(
+        Command::new("bwrap")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "bubblewrap (`bwrap`) is required by the mini-agent sandbox tests: install it \
+         (Debian/Ubuntu: apt-get install bubblewrap)"
+    );
     run_cmd(
         Command::new("cargo")
             .args([

@@ -8,11 +8,14 @@
 //! - [`agent`]: the loop, history pruning, repair observations, auto-run of code blocks.
 //! - [`tools`]: `exec_python`, `exec_shell` (allowlisted program, no shell), `echo`, and an
 //!   optional HTTP tool server (`GET {base}/tools`, `POST {base}/invoke`).
-//! - [`sandbox`]: fresh temp working directory, cleared environment, process group killed
-//!   at the timeout, rlimits, capped output; bubblewrap (read-only `/`, no network,
-//!   private `/proc`, the server's home hidden) when it works on the machine.
-//! - [`shim`]: `GET /ready`, `GET /healthz`, `GET /v1/models`, `POST /v1/chat/completions`,
-//!   `POST /agent/run` on `127.0.0.1:8788` by default.
+//! - [`sandbox`]: fails closed (SPEC §15): bubblewrap with new network, PID and IPC
+//!   namespaces, an allowlisted read-only filesystem, a private `/tmp` and working
+//!   directory and a process-count limit; without it exec tools are refused unless
+//!   `MINI_AGENT_ALLOW_UNSANDBOXED=1`. Always: cleared environment, rlimits, capped output,
+//!   the process group killed at the timeout.
+//! - [`shim`]: `GET /ready`, `GET /healthz`, `GET /v1/models`, `POST /v1/chat/completions`
+//!   (streamed progress with `stream: true`), `POST /agent/run` (the Python original's
+//!   fields too) on `127.0.0.1:8788` by default, with admission control.
 //! - `provider` (cargo feature `mini-agent`): the agent as a router provider.
 //!
 //! ```no_run
@@ -54,9 +57,14 @@ pub mod setup;
 pub mod shim;
 pub mod tools;
 
-pub use agent::{Agent, AgentRequest, AgentRun, AgentSettings, StopReason, ToolInvocation};
-pub use model::{ModelClient, ProviderModel, SharedModel};
-pub use sandbox::{ExecOutcome, ExecRequest, Protections, Rlimits, Sandbox};
+pub use agent::{
+    Agent, AgentEvent, AgentRequest, AgentRun, AgentSettings, EventSink, StopReason, ToolInvocation,
+};
+pub use model::{is_stub_model, ModelClient, ProviderModel, SharedModel, StubModel};
+pub use sandbox::{
+    ExecOutcome, ExecRequest, Isolation, IsolationPolicy, Protections, Rlimits, Sandbox,
+    SandboxSettings,
+};
 pub use setup::agent_from_config;
 pub use shim::{serve, serve_with, spawn, spawn_with, RunningShim, ShimError};
-pub use tools::{ToolOutput, Toolbox};
+pub use tools::{RunTools, ToolBackend, ToolOutput, Toolbox};

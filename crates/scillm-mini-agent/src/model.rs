@@ -44,3 +44,35 @@ impl ModelClient for scillm_router::Router {
         scillm_router::Router::chat(self, request).await
     }
 }
+
+/// Names of the built-in stub model (SPEC §15): `dummy`, alias `noop`.
+pub const STUB_MODELS: &[&str] = &["dummy", "noop"];
+
+/// What the stub model answers.
+pub const STUB_REPLY: &str = "ok";
+
+/// Whether `model` names the built-in stub model.
+pub fn is_stub_model(model: &str) -> bool {
+    STUB_MODELS
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(model.trim()))
+}
+
+/// The built-in stub model: answers [`STUB_REPLY`] at once, without tools and without any
+/// network call, so readiness checks (the runbook's `"model":"dummy"` payload) need no
+/// configured model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StubModel;
+
+#[async_trait]
+impl ModelClient for StubModel {
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let mut resp = ChatResponse::from_text(
+            format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+            request.model,
+            STUB_REPLY,
+        );
+        resp.usage = Some(scillm_core::wire::Usage::default());
+        Ok(resp)
+    }
+}

@@ -26,7 +26,9 @@ use scillm_core::{
 };
 use tokio::sync::OnceCell;
 
-use crate::agent::{Agent, AgentRequest};
+use futures::StreamExt;
+
+use crate::agent::{Agent, AgentRequest, EventSink};
 use crate::shim::inner_model;
 
 /// The registered name.
@@ -120,45 +122,100 @@ impl Provider for MiniAgentProvider {
         request: ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
-        let model = self.inner_model(&request)?;
-        let agent = self.agent().await?;
-        let budget = ctx
-            .deadline
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        let run = agent
-            .run(AgentRequest {
-                messages: request.messages,
-                model: Some(model),
-                budget,
-                ..AgentRequest::default()
-            })
-            .await?;
-        let id = format!("chatcmpl-mini-agent-{}", scillm_core::wire::unix_now());
-        let mut resp = ChatResponse::from_text(id, request.model, run.final_answer.clone());
+        let (agent, req) = self.prepare(&request, ctx).await?;
+        let run = agent.run(req).await?;
+        let mut resp = ChatResponse::from_text(
+            crate::shim::completion_id(),
+            request.model,
+            run.final_answer.clone(),
+        );
         resp.extra.insert("mini_agent".into(), run.details());
         Ok(resp)
     }
 
+    /// The run's progress as it happens (model calls, tool calls and results as chunks with
+    /// an empty delta and the event under `mini_agent`), then the answer (SPEC §15).
     async fn chat_stream(
         &self,
         request: ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
-        let resp = self.chat(request, ctx).await?;
-        let text = resp.first_text();
+        let (agent, req) = self.prepare(&request, ctx).await?;
+        let id = crate::shim::completion_id();
+        let model = request.model;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<ChatChunk, ProviderError>>();
         let first = Delta {
             role: Some(Role::Assistant),
-            ..Delta::text(text)
+            ..Delta::default()
         };
-        let chunks = vec![
-            Ok(ChatChunk::delta(&resp.id, &resp.model, first, None)),
-            Ok(ChatChunk::delta(
-                &resp.id,
-                &resp.model,
-                Delta::default(),
-                Some("stop".into()),
-            )),
-        ];
-        Ok(Box::pin(futures::stream::iter(chunks)))
+        let _ = tx.send(Ok(ChatChunk::delta(&id, &model, first, None)));
+        // The run stops when the stream is dropped: every send then fails, and the task
+        // is aborted by the guard the stream holds.
+        let task = tokio::spawn(async move {
+            let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+            let progress = tx.clone();
+            let (pid, pmodel) = (id.clone(), model.clone());
+            let pump = async move {
+                while let Some(event) = events_rx.recv().await {
+                    let mut chunk = ChatChunk::delta(&pid, &pmodel, Delta::default(), None);
+                    chunk
+                        .extra
+                        .insert("mini_agent".into(), serde_json::json!({ "event": event }));
+                    let _ = progress.send(Ok(chunk));
+                }
+            };
+            let work = async move {
+                let events = EventSink::new(events_tx);
+                agent.run_with_events(req, &events).await
+            };
+            let (result, ()) = tokio::join!(work, pump);
+            match result {
+                Ok(run) => {
+                    let _ = tx.send(Ok(ChatChunk::delta(
+                        &id,
+                        &model,
+                        Delta::text(run.final_answer.clone()),
+                        None,
+                    )));
+                    let mut last =
+                        ChatChunk::delta(&id, &model, Delta::default(), Some("stop".into()));
+                    last.extra.insert("mini_agent".into(), run.details());
+                    let _ = tx.send(Ok(last));
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        let guard = tokio_util::task::AbortOnDropHandle::new(task);
+        let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(move |item| {
+            let _keep = &guard;
+            item
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+impl MiniAgentProvider {
+    /// The agent and the request it runs for `request`.
+    async fn prepare(
+        &self,
+        request: &ChatRequest,
+        ctx: &CallContext,
+    ) -> Result<(Agent, AgentRequest), ProviderError> {
+        let model = self.inner_model(request)?;
+        let agent = self.agent().await?.clone();
+        let budget = ctx
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        Ok((
+            agent,
+            AgentRequest {
+                messages: request.messages.clone(),
+                model: Some(model),
+                budget,
+                ..AgentRequest::default()
+            },
+        ))
     }
 }

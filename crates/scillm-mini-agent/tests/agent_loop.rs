@@ -277,7 +277,7 @@ async fn without_auto_run_a_code_block_is_the_final_answer() {
 }
 
 #[tokio::test]
-async fn history_is_pruned_but_keeps_the_system_message_and_the_last_tool_pair() {
+async fn history_is_pruned_but_keeps_the_system_message_the_task_and_the_last_tool_pair() {
     let mock = MockModel::start(vec![
         Step::call("big", "echo", json!({ "text": "x".repeat(4000) })),
         Step::call("small", "echo", json!({ "text": "tiny" })),
@@ -295,6 +295,11 @@ async fn history_is_pruned_but_keeps_the_system_message_and_the_last_tool_pair()
     let ids: Vec<String> = tool_replies(third).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids, vec!["small"]);
     assert_eq!(third["messages"][0]["role"], "system");
+    assert_eq!(third["messages"][1]["role"], "user");
+    assert_eq!(
+        third["messages"][1]["content"], "prune",
+        "the task was pruned"
+    );
     assert!(!third.to_string().contains(&"x".repeat(4000)));
     // The transcript itself is never pruned.
     assert!(out

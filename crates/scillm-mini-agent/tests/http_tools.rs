@@ -70,12 +70,7 @@ async fn http_tools_are_offered_and_each_call_is_invoked_exactly_once() {
     assert_eq!(out.stopped_reason, StopReason::Success);
 
     let reqs = model.requests();
-    let offered: Vec<&str> = reqs[0]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
+    let offered = support::offered_tools(&reqs[0]);
     assert_eq!(
         offered,
         vec![
@@ -109,5 +104,32 @@ async fn http_tools_are_offered_and_each_call_is_invoked_exactly_once() {
     let again = run(&agent, "anything else?").await;
     assert_eq!(again.final_answer, "no tools this time");
     assert_eq!(model.requests()[2]["tools"].as_array().unwrap().len(), 6);
+    tools.verify().await;
+}
+
+#[tokio::test]
+async fn a_failed_tool_list_fetch_is_remembered_and_runs_go_on_without_http_tools() {
+    let tools = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/tools"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&tools)
+        .await;
+    let model = MockModel::start(vec![Step::text("one"), Step::text("two")]).await;
+    let cfg = config(
+        &model.base(),
+        &[("mini_agent.tools_base", json!(tools.uri()))],
+    );
+    let agent = agent(cfg).await;
+    assert_eq!(run(&agent, "a").await.final_answer, "one");
+    assert_eq!(run(&agent, "b").await.final_answer, "two");
+    for req in model.requests() {
+        assert_eq!(
+            support::offered_tools(&req),
+            vec!["exec_python", "exec_shell", "echo"]
+        );
+    }
+    // Both runs fell within the failure TTL: the dead server was asked once.
     tools.verify().await;
 }

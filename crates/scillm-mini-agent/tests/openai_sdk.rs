@@ -1,5 +1,6 @@
 //! The official OpenAI Python SDK against the shim: a completion (with the agent's
-//! details), the model list, and an error mapped to the SDK's error class.
+//! details), the model list, a streamed run with its progress events, and an error mapped
+//! to the SDK's error class.
 //!
 //! Needs `SCILLM_TEST_PYTHON` (a python with `openai` installed). When it is unset the test
 //! is skipped, unless `SCILLM_REQUIRE_EXTERNAL=1`, which makes it fail.
@@ -27,6 +28,17 @@ resp = client.chat.completions.create(
     messages=[{"role": "user", "content": "What is 6*7? Use Python."}],
 )
 models = [m.id for m in client.models.list().data]
+streamed, events = "", []
+for chunk in client.chat.completions.create(
+    model="mini-agent",
+    messages=[{"role": "user", "content": "Echo pong, streaming."}],
+    stream=True,
+):
+    extra = (chunk.model_extra or {}).get("mini_agent") or {}
+    if "event" in extra:
+        events.append(extra["event"]["type"])
+    if chunk.choices and chunk.choices[0].delta.content:
+        streamed += chunk.choices[0].delta.content
 try:
     client.chat.completions.create(model="mini-agent", messages=[])
     error = "none"
@@ -37,6 +49,8 @@ print(json.dumps({
     "finish_reason": resp.choices[0].finish_reason,
     "mini_agent": (resp.model_extra or {}).get("mini_agent"),
     "models": models,
+    "streamed": streamed,
+    "events": events,
     "error": error,
 }))
 "#;
@@ -58,6 +72,8 @@ async fn the_openai_python_sdk_gets_a_completion_from_the_shim() {
     let mock = MockModel::start(vec![
         Step::call("c1", "exec_python", json!({ "code": "print(6*7)" })),
         Step::text("6*7 = 42"),
+        Step::call("c2", "echo", json!({ "text": "pong" })),
+        Step::text("streamed pong"),
     ])
     .await;
     let cfg = Arc::new(config(&mock.base(), &[("mini_agent.port", json!(0))]));
@@ -87,6 +103,11 @@ async fn the_openai_python_sdk_gets_a_completion_from_the_shim() {
         "exec_python"
     );
     assert_eq!(got["models"][0], "mini-agent");
+    assert_eq!(got["streamed"], "streamed pong");
+    assert_eq!(
+        got["events"],
+        json!(["model_call", "tool_call", "tool_result", "model_call"])
+    );
     assert_eq!(got["error"], "BadRequestError 400");
     shim.shutdown().await.unwrap();
 }

@@ -35,9 +35,11 @@ async fn ready_healthz_and_models() {
     assert_eq!(health["ok"], true);
     assert_eq!(health["mode"], "agent");
     for key in [
-        "bubblewrap",
+        "isolation",
         "network_isolated",
-        "read_only_root",
+        "pid_namespace",
+        "allowlisted_filesystem",
+        "max_processes",
         "env_cleared",
         "temp_cwd",
         "process_group_kill",
@@ -45,13 +47,18 @@ async fn ready_healthz_and_models() {
         "limitations",
     ] {
         assert!(
-            health["sandbox"].get(key).is_some(),
-            "healthz sandbox lacks {key}: {health}"
+            health["sandbox_protections"].get(key).is_some(),
+            "healthz sandbox_protections lacks {key}: {health}"
         );
     }
-    assert_eq!(health["sandbox"]["env_cleared"], true);
+    assert_eq!(health["sandbox"], "bubblewrap", "{health}");
+    assert_eq!(health["sandbox_protections"]["env_cleared"], true);
+    assert_eq!(health["admission"]["max_concurrency"], 4);
     // Shown in the test log, so a CI run records which protections its machine has.
-    println!("sandbox protections on this machine: {}", health["sandbox"]);
+    println!(
+        "sandbox protections on this machine: {}",
+        health["sandbox_protections"]
+    );
     let models: Value = reqwest::get(format!("{base}/v1/models"))
         .await
         .unwrap()
@@ -209,7 +216,7 @@ async fn an_unreachable_model_is_a_502_error_body() {
 }
 
 #[tokio::test]
-async fn echo_mode_answers_without_calling_a_model() {
+async fn echo_mode_answers_shim_ok_with_zero_usage_without_calling_a_model() {
     let mock = MockModel::start(vec![]).await;
     let shim = start(config(
         &mock.base(),
@@ -222,15 +229,18 @@ async fn echo_mode_answers_without_calling_a_model() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(body["choices"][0]["message"]["content"], "repeat me");
+    assert_eq!(body["choices"][0]["message"]["content"], "shim ok");
     assert_eq!(body["model"], "anything");
+    assert_eq!(body["usage"]["prompt_tokens"], 0);
+    assert_eq!(body["usage"]["completion_tokens"], 0);
+    assert_eq!(body["usage"]["total_tokens"], 0);
     let (status, body) = post(
         format!("{}/agent/run", shim.base()),
         json!({ "prompt": "again" }),
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(body["final_answer"], "again");
+    assert_eq!(body["final_answer"], "shim ok");
     let health: Value = reqwest::get(format!("{}/healthz", shim.base()))
         .await
         .unwrap()
@@ -239,6 +249,47 @@ async fn echo_mode_answers_without_calling_a_model() {
         .unwrap();
     assert_eq!(health["mode"], "echo");
     assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn echo_mode_answers_the_configured_reply() {
+    let mock = MockModel::start(vec![]).await;
+    let shim = start(config(
+        &mock.base(),
+        &port0(&[
+            ("mini_agent.shim_mode", json!("echo")),
+            ("mini_agent.shim_reply", json!("custom pong")),
+        ]),
+    ))
+    .await;
+    let (status, body) = post(
+        format!("{}/v1/chat/completions", shim.base()),
+        json!({ "model": "x", "messages": [{ "role": "user", "content": "hi" }] }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["choices"][0]["message"]["content"], "custom pong");
+}
+
+#[tokio::test]
+async fn completion_ids_are_unique() {
+    let mock = MockModel::start(vec![Step::text("a"), Step::text("b")]).await;
+    let shim = start(config(&mock.base(), &port0(&[]))).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = post(
+            format!("{}/v1/chat/completions", shim.base()),
+            json!({ "model": "mini-agent", "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert!(
+        ids[0].starts_with("chatcmpl-") && ids[0].len() > 30,
+        "{ids:?}"
+    );
 }
 
 #[tokio::test]

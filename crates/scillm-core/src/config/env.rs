@@ -181,6 +181,26 @@ pub const ENV_TABLE: &[(&str, &[&str], EnvKind)] = &[
         &["MINI_AGENT_TOOLS_BASE"],
         EnvKind::Str,
     ),
+    (
+        "mini_agent.allow_unsandboxed",
+        &["MINI_AGENT_ALLOW_UNSANDBOXED"],
+        EnvKind::Bool,
+    ),
+    (
+        "mini_agent.max_concurrency",
+        &["MINI_AGENT_MAX_CONCURRENCY"],
+        EnvKind::Uint,
+    ),
+    (
+        "mini_agent.max_queue",
+        &["MINI_AGENT_MAX_QUEUE"],
+        EnvKind::Uint,
+    ),
+    (
+        "mini_agent.shim_reply",
+        &["MINI_AGENT_OPENAI_SHIM_REPLY"],
+        EnvKind::Str,
+    ),
 ];
 
 /// The variable names that may set `key`, in priority order.

@@ -308,6 +308,18 @@ pub struct MiniAgentConfig {
     pub exec_allowlist: Vec<String>,
     /// Base of an HTTP tool server (`GET /tools`, `POST /invoke`).
     pub tools_base: Option<ApiBase>,
+    /// Run exec tools without bubblewrap when it is missing (SPEC §15: off, so exec tools
+    /// are refused instead).
+    pub allow_unsandboxed: bool,
+    /// Agent runs at once (SPEC §15, default 4).
+    pub max_concurrency: usize,
+    /// Runs waiting for a slot at most; more are answered 503 with `Retry-After`.
+    pub max_queue: usize,
+    /// What echo mode answers (SPEC §15: `shim ok` when unset).
+    pub shim_reply: Option<String>,
+    /// Processes (and threads) one sandboxed tool may have at once (`RLIMIT_NPROC` inside
+    /// its user namespace).
+    pub tool_max_processes: u64,
 }
 
 impl Default for MiniAgentConfig {
@@ -332,6 +344,11 @@ impl Default for MiniAgentConfig {
                 .map(String::from)
                 .to_vec(),
             tools_base: None,
+            allow_unsandboxed: false,
+            max_concurrency: 4,
+            max_queue: 16,
+            shim_reply: None,
+            tool_max_processes: 64,
         }
     }
 }

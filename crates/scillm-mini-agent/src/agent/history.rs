@@ -2,9 +2,10 @@
 //!
 //! Messages are grouped into units: an assistant message with tool calls together with
 //! the tool replies that follow it (sending one without the other is invalid for strict
-//! OpenAI backends), or any other single message. System messages and the last tool-call
-//! unit are always kept; the remaining budget goes to the newest other units, stopping at
-//! the first that does not fit so the kept window has no holes.
+//! OpenAI backends), or any other single message. System messages, the first user message
+//! (the task) and the last tool-call unit are always kept (SPEC §15); the remaining budget
+//! goes to the newest other units, stopping at the first that does not fit so the kept
+//! window has no holes.
 
 use scillm_core::wire::{Message, Role};
 
@@ -23,11 +24,14 @@ pub fn prune(history: &[Message], budget: usize) -> Vec<Message> {
     });
     let is_system =
         |i: usize| matches!(history[units[i].start].role, Role::System | Role::Developer);
+    let task_unit = units
+        .iter()
+        .position(|u| history[u.start].role == Role::User);
 
     let mut keep = vec![false; units.len()];
     let mut used = 0usize;
     for i in 0..units.len() {
-        if is_system(i) || Some(i) == last_tool_unit {
+        if is_system(i) || Some(i) == last_tool_unit || Some(i) == task_unit {
             keep[i] = true;
             used += sizes[i];
         }
@@ -124,8 +128,10 @@ mod tests {
         assert!(kept
             .iter()
             .any(|m| m.tool_calls.as_ref().is_some_and(|c| c[0].id == "c2")));
-        assert!(kept.contains(&Message::user("observation")));
-        assert!(!kept.contains(&Message::user(big)));
+        // The task is kept even though it is the biggest message; it used up the budget,
+        // so the older observation goes.
+        assert!(!kept.contains(&Message::user("observation")));
+        assert_eq!(kept[1], Message::user(big.clone()));
         // A tool reply never survives without its call.
         assert!(!kept.iter().any(|m| m.tool_call_id.as_deref() == Some("c1")));
     }
@@ -133,11 +139,12 @@ mod tests {
     #[test]
     fn the_window_has_no_holes() {
         let h = vec![
+            Message::user("task"),
             Message::user("old small"),
             Message::user("y".repeat(1000)),
             Message::user("new"),
         ];
         let kept = prune(&h, 200);
-        assert_eq!(kept, vec![Message::user("new")]);
+        assert_eq!(kept, vec![Message::user("task"), Message::user("new")]);
     }
 }

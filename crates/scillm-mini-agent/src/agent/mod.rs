@@ -1,12 +1,14 @@
 //! The agent loop: call the model with the tool definitions, run the tools it calls, feed
 //! the results back, until it answers without a tool call (`success`), the turn limit
-//! (`max_iterations`) or the time budget (`budget`).
+//! (`max_iterations`) or the time budget (`budget`); then, when asked, once more with an
+//! escalation model (SPEC §15).
 
 mod autorun;
 mod history;
 mod turn;
 mod types;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use scillm_core::wire::{ChatRequest, Content, Message, Role, ToolCall};
@@ -17,10 +19,12 @@ use tokio::time::timeout_at;
 pub use autorun::python_block;
 pub use history::prune;
 pub use turn::parse_arguments;
-pub use types::{AgentRequest, AgentRun, AgentSettings, StopReason, ToolInvocation};
+pub use types::{
+    AgentEvent, AgentRequest, AgentRun, AgentSettings, EventSink, StopReason, ToolInvocation,
+};
 
-use crate::model::SharedModel;
-use crate::tools::Toolbox;
+use crate::model::{is_stub_model, SharedModel, StubModel};
+use crate::tools::{RunTools, Toolbox};
 use types::{clip, RECORDED_OUTPUT_CHARS};
 
 /// The system message added when the conversation has none.
@@ -56,19 +60,19 @@ impl Agent {
         &self.toolbox
     }
 
-    /// Run the loop once. Fails only when the model call fails (or no model is known);
-    /// tool failures are reported to the model instead.
+    /// Run the loop (and, when asked and needed, the escalation run). Fails only when a
+    /// model call fails (or no model is known); tool failures are reported to the model.
     pub async fn run(&self, req: AgentRequest) -> Result<AgentRun, ProviderError> {
+        self.run_with_events(req, &EventSink::default()).await
+    }
+
+    /// [`Agent::run`], sending progress to `events` as it happens.
+    pub async fn run_with_events(
+        &self,
+        req: AgentRequest,
+        events: &EventSink,
+    ) -> Result<AgentRun, ProviderError> {
         let started = Instant::now();
-        let budget = req
-            .budget
-            .map_or(self.settings.budget, |b| b.min(self.settings.budget));
-        let deadline = tokio::time::Instant::now() + budget;
-        let max_iterations = req
-            .max_iterations
-            .map_or(self.settings.max_iterations, |m| {
-                m.clamp(1, self.settings.max_iterations)
-            });
         let model = req
             .model
             .clone()
@@ -87,10 +91,62 @@ impl Agent {
                 "`messages` is empty",
             ));
         }
+        let first = self.run_once(&req, model, events).await?;
+        let escalate_to = req
+            .escalate_model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty());
+        let stopped_short = matches!(
+            first.stopped_reason,
+            StopReason::MaxIterations | StopReason::Budget
+        );
+        let Some(escalate_to) =
+            escalate_to.filter(|_| req.escalate_on_budget_exceeded && stopped_short)
+        else {
+            return Ok(first);
+        };
+        events.emit(AgentEvent::Escalation {
+            after: first.stopped_reason,
+            model: escalate_to.to_string(),
+        });
+        let mut second = self.run_once(&req, escalate_to.to_string(), events).await?;
+        second.escalated = true;
+        second.first_attempt = Some((first.used_model, first.stopped_reason));
+        second.total_ms = elapsed_ms(started);
+        Ok(second)
+    }
 
-        let http_tools = self.toolbox.http_tools().await;
-        let tools = self.toolbox.definitions(&http_tools);
-        let mut messages = req.messages;
+    /// One pass of the loop with `model`.
+    async fn run_once(
+        &self,
+        req: &AgentRequest,
+        model: String,
+        events: &EventSink,
+    ) -> Result<AgentRun, ProviderError> {
+        let started = Instant::now();
+        let budget = req
+            .budget
+            .map_or(self.settings.budget, |b| b.min(self.settings.budget));
+        let deadline = tokio::time::Instant::now() + budget;
+        let max_iterations = req
+            .max_iterations
+            .map_or(self.settings.max_iterations, |m| {
+                m.clamp(1, self.settings.max_iterations)
+            });
+        let client: SharedModel = if is_stub_model(&model) {
+            Arc::new(StubModel)
+        } else {
+            Arc::clone(&self.model)
+        };
+        let use_tools = req.use_tools.unwrap_or(true);
+        let run_tools = if use_tools {
+            self.toolbox.for_run(&req.backend).await
+        } else {
+            RunTools::default()
+        };
+        let tools = self.toolbox.definitions(run_tools.http_defs());
+        let mut messages = req.messages.clone();
         if !messages
             .iter()
             .any(|m| matches!(m.role, Role::System | Role::Developer))
@@ -107,9 +163,15 @@ impl Agent {
                 model.clone(),
                 prune(&messages, self.settings.history_char_budget),
             );
-            call.tools = Some(tools.clone());
-            call.tool_choice = Some(json!("auto"));
-            let answer = match timeout_at(deadline, self.model.chat(call)).await {
+            if use_tools && !is_stub_model(&model) {
+                call.tools = Some(tools.clone());
+                call.tool_choice = Some(json!("auto"));
+            }
+            events.emit(AgentEvent::ModelCall {
+                iteration: run.iterations + 1,
+                model: model.clone(),
+            });
+            let answer = match timeout_at(deadline, client.chat(call)).await {
                 Ok(answer) => answer?,
                 Err(_) => break StopReason::Budget,
             };
@@ -131,7 +193,7 @@ impl Agent {
             if calls.is_empty() {
                 messages.push(Message::assistant(text.clone()));
                 run.last_text = text.clone();
-                match python_block(&text).filter(|_| self.settings.auto_run_code) {
+                match python_block(&text).filter(|_| self.settings.auto_run_code && use_tools) {
                     Some(code) => {
                         match timeout_at(deadline, self.auto_run(&code, &mut run)).await {
                             Ok(observation) => messages.push(observation),
@@ -151,10 +213,11 @@ impl Agent {
                 iteration: run.iterations,
                 max_tools: self.settings.max_tools_per_iter,
                 concurrency: self.settings.tool_concurrency,
+                repair: req.enable_repair.unwrap_or(true),
             };
             match timeout_at(
                 deadline,
-                turn::run_turn(&self.toolbox, &http_tools, &calls, limits),
+                turn::run_turn(&self.toolbox, &run_tools, &calls, limits, events),
             )
             .await
             {
@@ -188,7 +251,10 @@ impl Agent {
             tool_invocations: run.invocations,
             repair_observations: run.repairs,
             used_model: model,
-            total_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            total_ms: elapsed_ms(started),
+            escalated: false,
+            first_attempt: None,
+            warnings: Vec::new(),
         })
     }
 
@@ -212,7 +278,7 @@ impl Agent {
             output: clip(&output.content, RECORDED_OUTPUT_CHARS),
             dropped: false,
             auto: true,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms: elapsed_ms(started),
         });
         let next = if output.ok {
             "If this answers the task, reply with the final answer in plain text, without a code block."
@@ -225,6 +291,10 @@ impl Agent {
             output.content
         ))
     }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counters of a run in progress.

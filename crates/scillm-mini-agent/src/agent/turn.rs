@@ -7,8 +7,8 @@ use futures::StreamExt;
 use scillm_core::wire::{Message, ToolCall};
 use serde_json::{Map, Value};
 
-use super::types::{clip, ToolInvocation, RECORDED_OUTPUT_CHARS};
-use crate::tools::{HttpToolDef, ToolOutput, Toolbox};
+use super::types::{clip, AgentEvent, EventSink, ToolInvocation, RECORDED_OUTPUT_CHARS};
+use crate::tools::{RunTools, ToolOutput, Toolbox};
 
 /// How much of a failed tool's reply a repair observation quotes.
 const REPAIR_QUOTE_CHARS: usize = 600;
@@ -20,7 +20,7 @@ pub struct TurnOutcome {
     pub replies: Vec<Message>,
     /// One record per call, in call order.
     pub invocations: Vec<ToolInvocation>,
-    /// A repair observation when a tool that ran failed.
+    /// A repair observation when a tool that ran failed (and repair is on).
     pub repair: Option<Message>,
 }
 
@@ -33,22 +33,34 @@ pub struct TurnLimits {
     pub max_tools: usize,
     /// Calls run at once.
     pub concurrency: usize,
+    /// Add a repair observation when a tool fails.
+    pub repair: bool,
 }
 
 /// Run the first `max_tools` of `calls` (at most `concurrency` at once) and answer the
-/// others with an error reply.
+/// others with an error reply. Each call is announced on `events` before it runs and its
+/// result as soon as it finishes.
 pub async fn run_turn(
     toolbox: &Toolbox,
-    http_tools: &[HttpToolDef],
+    tools: &RunTools,
     calls: &[ToolCall],
     limits: TurnLimits,
+    events: &EventSink,
 ) -> TurnOutcome {
     let run_count = calls.len().min(limits.max_tools);
+    for call in calls {
+        events.emit(AgentEvent::ToolCall {
+            iteration: limits.iteration,
+            id: call.id.clone(),
+            name: call.function.name.clone(),
+            arguments: call.function.arguments.clone(),
+        });
+    }
     // Collected first: a lazy `map` closure here trips the higher-ranked lifetime check
     // once the future is required to be `Send` (axum handlers).
     let pending: Vec<_> = calls[..run_count]
         .iter()
-        .map(|call| Box::pin(run_one(toolbox, http_tools, call)))
+        .map(|call| Box::pin(run_one(toolbox, tools, call, limits.iteration, events)))
         .collect();
     let ran: Vec<Ran> = futures::stream::iter(pending)
         .buffered(limits.concurrency.max(1))
@@ -75,10 +87,13 @@ pub async fn run_turn(
         out.replies
             .push(Message::tool_reply(&call.id, &output.content));
         let args = parse_arguments(&call.function.arguments).ok();
+        events.emit(result_event(call, &output, limits.iteration));
         out.invocations
             .push(record(call, args, &output, limits.iteration, 0, true));
     }
-    out.repair = repair_observation(&failed);
+    if limits.repair {
+        out.repair = repair_observation(&failed);
+    }
     out
 }
 
@@ -89,11 +104,27 @@ struct Ran {
     ms: u64,
 }
 
-async fn run_one(toolbox: &Toolbox, http_tools: &[HttpToolDef], call: &ToolCall) -> Ran {
+fn result_event(call: &ToolCall, output: &ToolOutput, iteration: u32) -> AgentEvent {
+    AgentEvent::ToolResult {
+        iteration,
+        id: call.id.clone(),
+        name: call.function.name.clone(),
+        ok: output.ok,
+        output: clip(&output.content, RECORDED_OUTPUT_CHARS),
+    }
+}
+
+async fn run_one(
+    toolbox: &Toolbox,
+    tools: &RunTools,
+    call: &ToolCall,
+    iteration: u32,
+    events: &EventSink,
+) -> Ran {
     let started = Instant::now();
     let (output, args) = match parse_arguments(&call.function.arguments) {
         Ok(args) => (
-            toolbox.call(&call.function.name, &args, http_tools).await,
+            toolbox.call(&call.function.name, &args, tools).await,
             Some(args),
         ),
         Err(why) => (
@@ -107,6 +138,7 @@ async fn run_one(toolbox: &Toolbox, http_tools: &[HttpToolDef], call: &ToolCall)
         ),
     };
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    events.emit(result_event(call, &output, iteration));
     Ran { output, args, ms }
 }
 

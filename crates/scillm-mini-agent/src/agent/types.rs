@@ -7,6 +7,8 @@ use scillm_core::wire::Message;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::tools::ToolBackend;
+
 /// How much of a tool's output a [`ToolInvocation`] record keeps.
 pub const RECORDED_OUTPUT_CHARS: usize = 4000;
 
@@ -50,17 +52,91 @@ impl Default for AgentSettings {
     }
 }
 
-/// One run's input.
+/// One run's input (the Python original's `/agent/run` fields, SPEC §15).
 #[derive(Debug, Clone, Default)]
 pub struct AgentRequest {
     /// The conversation so far (at least the task as a user message).
     pub messages: Vec<Message>,
-    /// The model to drive; the configured one when `None`.
+    /// The model to drive; the configured one when `None`. `dummy`/`noop` is the built-in
+    /// stub model.
     pub model: Option<String>,
     /// A lower turn limit for this run.
     pub max_iterations: Option<u32>,
-    /// A shorter budget for this run.
+    /// A shorter budget for this run (`max_total_seconds`).
     pub budget: Option<Duration>,
+    /// Where tool calls go (`tool_backend`).
+    pub backend: ToolBackend,
+    /// Offer tools at all (`use_tools`, default true).
+    pub use_tools: Option<bool>,
+    /// Add repair observations after failed tools (`enable_repair`, default true).
+    pub enable_repair: Option<bool>,
+    /// Run once more with `escalate_model` when stopped by `max_iterations` or the budget
+    /// (`escalate_on_budget_exceeded`).
+    pub escalate_on_budget_exceeded: bool,
+    /// The model of the second run (`escalate_model`).
+    pub escalate_model: Option<String>,
+}
+
+/// Progress of a run, sent as it happens (streamed by the shim, SPEC §15).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentEvent {
+    /// A model call starts.
+    ModelCall {
+        /// The 1-based model turn.
+        iteration: u32,
+        /// The model called.
+        model: String,
+    },
+    /// The model called a tool; it runs now.
+    ToolCall {
+        /// The model turn.
+        iteration: u32,
+        /// The tool call id.
+        id: String,
+        /// The tool name.
+        name: String,
+        /// The arguments as the model wrote them.
+        arguments: String,
+    },
+    /// A tool finished.
+    ToolResult {
+        /// The model turn.
+        iteration: u32,
+        /// The tool call id.
+        id: String,
+        /// The tool name.
+        name: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Its reply to the model (cut at 4000 characters).
+        output: String,
+    },
+    /// The run stopped without an answer and is run again with the escalation model.
+    Escalation {
+        /// Why the first run stopped.
+        after: StopReason,
+        /// The model of the second run.
+        model: String,
+    },
+}
+
+/// Where a run's [`AgentEvent`]s go (nowhere by default).
+#[derive(Debug, Clone, Default)]
+pub struct EventSink(Option<tokio::sync::mpsc::UnboundedSender<AgentEvent>>);
+
+impl EventSink {
+    /// Events sent to `tx`.
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<AgentEvent>) -> Self {
+        Self(Some(tx))
+    }
+
+    /// Send `event` (dropped when nobody listens any more).
+    pub fn emit(&self, event: AgentEvent) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(event);
+        }
+    }
 }
 
 /// Why a run stopped.
@@ -133,8 +209,14 @@ pub struct AgentRun {
     pub repair_observations: u32,
     /// The model that was driven.
     pub used_model: String,
-    /// Wall-clock time of the run.
+    /// Wall-clock time of the run (both runs when escalated).
     pub total_ms: u64,
+    /// Whether this is the escalation run (SPEC §15).
+    pub escalated: bool,
+    /// The first run's model and why it stopped, when escalated.
+    pub first_attempt: Option<(String, StopReason)>,
+    /// Things the request asked for that were ignored (unknown fields), in words.
+    pub warnings: Vec<String>,
 }
 
 impl AgentRun {
@@ -149,11 +231,12 @@ impl AgentRun {
             "metrics": {
                 "iterations": self.iterations,
                 "ttotal_ms": self.total_ms,
-                "escalated": false,
+                "escalated": self.escalated,
                 "used_model": self.used_model,
                 "repair_observations": self.repair_observations,
             },
             "tool_invocations": self.tool_invocations,
+            "mini_agent": self.details(),
         })
     }
 
@@ -166,6 +249,12 @@ impl AgentRun {
             "repair_observations": self.repair_observations,
             "used_model": self.used_model,
             "ttotal_ms": self.total_ms,
+            "escalated": self.escalated,
+            "first_attempt": self.first_attempt.as_ref().map(|(model, stopped)| json!({
+                "model": model,
+                "stopped_reason": stopped,
+            })),
+            "warnings": self.warnings,
         })
     }
 }

@@ -11,17 +11,23 @@ pub struct Captured {
     pub truncated: bool,
 }
 
-/// Read `reader` until EOF, keeping the first `cap` bytes. The rest is read and dropped,
-/// so a chatty program is neither blocked on a full pipe nor killed by `EPIPE`; its time
-/// is bounded by the sandbox timeout.
-pub async fn read_capped<R: AsyncRead + Unpin>(mut reader: R, cap: usize) -> Captured {
+/// Read `reader` until EOF or `deadline`, keeping the first `cap` bytes. The rest is read
+/// and dropped, so a chatty program is neither blocked on a full pipe nor killed by
+/// `EPIPE`. The deadline matters when a process that escaped the kill still holds the
+/// pipe open: reading stops there with what was read.
+pub async fn read_capped<R: AsyncRead + Unpin>(
+    mut reader: R,
+    cap: usize,
+    deadline: tokio::time::Instant,
+) -> Captured {
     let mut buf = Vec::with_capacity(cap.min(64 * 1024));
     let mut chunk = [0u8; 8192];
     let mut truncated = false;
     loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
+        let read = tokio::time::timeout_at(deadline, reader.read(&mut chunk)).await;
+        match read {
+            Err(_) | Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
                 let room = cap.saturating_sub(buf.len());
                 if n > room {
                     truncated = true;
@@ -43,10 +49,11 @@ mod tests {
     #[tokio::test]
     async fn caps_and_flags_long_output() {
         let data = [b'a'; 100];
-        let got = read_capped(&data[..], 10).await;
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let got = read_capped(&data[..], 10, far).await;
         assert_eq!(got.text, "a".repeat(10));
         assert!(got.truncated);
-        let got = read_capped(&data[..], 100).await;
+        let got = read_capped(&data[..], 100, far).await;
         assert_eq!(got.text.len(), 100);
         assert!(!got.truncated);
     }

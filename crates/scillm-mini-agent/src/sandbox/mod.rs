@@ -1,24 +1,32 @@
-//! The sandbox the exec tools run in: a fresh temporary working directory (removed
-//! afterwards), a cleared environment, a new session and process group killed as a whole
-//! on timeout and reaped, rlimits, capped output and, when bubblewrap works here, a
-//! read-only view of `/` with only the working directory writable, a private `/proc`,
-//! and no network.
+//! The sandbox the exec tools run in (SPEC §7, §15). It fails closed: without a working
+//! bubblewrap, commands are refused with an install hint unless the operator allowed
+//! running them unsandboxed.
+//!
+//! Every command gets a fresh temporary working directory (removed afterwards), a cleared
+//! environment, rlimits, capped output and its own session and process group (through
+//! `process-wrap`), killed as a whole at the timeout. Under bubblewrap it also gets new
+//! user, network, PID and IPC namespaces, an allowlisted read-only filesystem (see
+//! [`bwrap`]), a private `/tmp`, a process-count limit and, when the server is root, an
+//! unprivileged user. Because the tool is PID 2 of its own PID namespace, everything it
+//! started — double-forked, `setsid` or not — dies when it exits.
 
-mod bwrap;
+pub mod bwrap;
 mod capture;
-mod group;
+mod isolation;
 mod rlimits;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessSession};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 pub use capture::Captured;
-pub use group::group_gone;
-pub use rlimits::Rlimits;
+pub use isolation::{Isolation, IsolationPolicy, Protections, INSTALL_HINT};
+pub use rlimits::{Rlimits, SANDBOX_GID, SANDBOX_UID};
 
 /// `PATH` inside the sandbox.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -26,9 +34,21 @@ pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Default cap on each of stdout and stderr, in bytes.
 pub const DEFAULT_OUTPUT_CAP: usize = 16 * 1024;
 
-/// A command that could not be started in the sandbox.
+/// Default number of processes (threads included) one tool may have at once.
+pub const DEFAULT_MAX_PROCESSES: u64 = 64;
+
+/// How long output is still read after the command ended and its group was killed.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// A command that could not be run in the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// No working bubblewrap and running unsandboxed is not allowed (SPEC §15).
+    #[error("refused: exec tools need a working bubblewrap sandbox ({reason}); {hint}", hint = INSTALL_HINT)]
+    Unavailable {
+        /// What failed when bubblewrap was probed.
+        reason: String,
+    },
     /// The working directory or an input file could not be created.
     #[error("cannot prepare the sandbox working directory: {0}")]
     Prepare(std::io::Error),
@@ -82,12 +102,6 @@ pub struct ExecOutcome {
     pub stderr_truncated: bool,
     /// Whether it was killed at its timeout.
     pub timed_out: bool,
-    /// The process group it ran in.
-    #[serde(skip)]
-    pub pgid: i32,
-    /// Whether no process of the group was left once it ended.
-    #[serde(skip)]
-    pub group_gone: bool,
     /// Wall-clock time taken.
     pub duration_ms: u64,
 }
@@ -99,113 +113,177 @@ impl ExecOutcome {
     }
 }
 
-/// Which protections the sandbox applies on this machine (reported by `/healthz`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Protections {
-    /// bubblewrap wraps every command.
-    pub bubblewrap: bool,
-    /// No network (a fresh network namespace).
-    pub network_isolated: bool,
-    /// `/` is read-only; only the working directory is writable.
-    pub read_only_root: bool,
-    /// The server's processes are invisible (private pid namespace and `/proc`).
-    pub private_proc: bool,
-    /// Directories hidden behind an empty read-only tmpfs (the server's home).
-    pub masked_paths: Vec<String>,
-    /// The environment is cleared (no secrets from the server's environment).
-    pub env_cleared: bool,
-    /// A fresh temporary working directory, removed afterwards.
-    pub temp_cwd: bool,
-    /// The whole process group is killed at the timeout and reaped.
-    pub process_group_kill: bool,
-    /// The rlimits that are set.
-    pub rlimits: Vec<&'static str>,
+/// Everything that shapes the sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The rlimits of every command.
+    pub limits: Rlimits,
     /// The cap on each of stdout and stderr, in bytes.
-    pub output_cap_bytes: usize,
-    /// What is not enforced here, in words.
-    pub limitations: Vec<&'static str>,
+    pub output_cap: usize,
+    /// Processes one command may have at once (under bubblewrap).
+    pub max_processes: u64,
+    /// Host paths to hide even when they lie under an allowlisted directory (the server's
+    /// working directory, home, config and credentials files).
+    pub masked: Vec<PathBuf>,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            limits: Rlimits::default(),
+            output_cap: DEFAULT_OUTPUT_CAP,
+            max_processes: DEFAULT_MAX_PROCESSES,
+            masked: bwrap::server_paths(&[]),
+        }
+    }
 }
 
 /// The sandbox: how exec tools run their commands.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
-    bwrap: Option<PathBuf>,
-    masked: Vec<PathBuf>,
-    limits: Rlimits,
-    output_cap: usize,
+    isolation: Isolation,
+    settings: SandboxSettings,
+    run_as: Option<(u32, u32)>,
 }
 
 impl Sandbox {
-    /// A sandbox using bubblewrap when it is installed and works here.
-    pub async fn detect(limits: Rlimits, output_cap: usize) -> Self {
+    /// Probe bubblewrap under `policy` (one real sandboxed `true`), and decide.
+    pub async fn detect(settings: SandboxSettings, policy: &IsolationPolicy) -> Self {
+        let run_as = nix::unistd::geteuid()
+            .is_root()
+            .then_some((SANDBOX_UID, SANDBOX_GID));
+        let probe = Self {
+            isolation: Isolation::Unavailable(String::new()),
+            settings,
+            run_as,
+        };
+        let reason = match bwrap::find_on_path("bwrap", &policy.search_path) {
+            None => "`bwrap` is not on PATH".to_string(),
+            Some(path) => {
+                let candidate = Self {
+                    isolation: Isolation::Bubblewrap(path.clone()),
+                    ..probe.clone()
+                };
+                match candidate.probe().await {
+                    Ok(()) => return candidate,
+                    Err(why) => format!("`{}` does not work here: {why}", path.display()),
+                }
+            }
+        };
+        let isolation = if policy.allow_unsandboxed {
+            tracing::warn!(
+                %reason,
+                "MINI_AGENT_ALLOW_UNSANDBOXED=1: exec tools run WITHOUT isolation (network, \
+                 the server user's files and processes are reachable)"
+            );
+            Isolation::Unsandboxed
+        } else {
+            tracing::warn!(%reason, "exec tools are disabled: {INSTALL_HINT}");
+            Isolation::Unavailable(reason)
+        };
+        Self { isolation, ..probe }
+    }
+
+    /// A sandbox that never uses bubblewrap: tools run with rlimits, a cleared environment
+    /// and process-group kill only (what `MINI_AGENT_ALLOW_UNSANDBOXED=1` gives).
+    pub fn unsandboxed(settings: SandboxSettings) -> Self {
         Self {
-            bwrap: bwrap::detect().await,
-            masked: bwrap::default_masked(),
-            limits,
-            output_cap,
+            isolation: Isolation::Unsandboxed,
+            settings,
+            run_as: None,
         }
     }
 
-    /// A sandbox that never uses bubblewrap (rlimits, process groups and the cleared
-    /// environment still apply).
-    pub fn without_bwrap(limits: Rlimits, output_cap: usize) -> Self {
-        Self {
-            bwrap: None,
-            masked: Vec::new(),
-            limits,
-            output_cap,
-        }
+    /// The isolation in force.
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
     }
 
     /// Whether bubblewrap wraps the commands.
     pub fn uses_bwrap(&self) -> bool {
-        self.bwrap.is_some()
+        matches!(self.isolation, Isolation::Bubblewrap(_))
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        let out = self
+            .run(ExecRequest {
+                program: "true".into(),
+                timeout: Duration::from_secs(20),
+                ..ExecRequest::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "exit {:?}: {}",
+                out.exit_code,
+                out.stderr.trim().chars().take(300).collect::<String>()
+            ))
+        }
     }
 
     /// The protections in force.
     pub fn protections(&self) -> Protections {
         let bwrap = self.uses_bwrap();
-        let mut limitations = Vec::new();
-        if !bwrap {
-            limitations.push(
-                "bubblewrap is not available: tools can reach the network, read and write \
-                 wherever the server's user may (its home and credentials included), and read \
-                 other processes' /proc entries",
-            );
-        }
-        if self.limits.nproc.is_none() {
-            limitations.push("no process-count limit (RLIMIT_NPROC is per user)");
+        let mut limitations: Vec<String> = Vec::new();
+        match &self.isolation {
+            Isolation::Bubblewrap(_) => {}
+            Isolation::Unsandboxed => limitations.push(
+                "running WITHOUT bubblewrap (MINI_AGENT_ALLOW_UNSANDBOXED=1): tools can reach \
+                 the network, read and write wherever the server's user may (its home, config \
+                 and credentials included), read other processes' /proc entries, and a process \
+                 that leaves its group survives the run"
+                    .into(),
+            ),
+            Isolation::Unavailable(reason) => {
+                limitations.push(format!("exec tools are refused: {reason}"))
+            }
         }
         Protections {
-            bubblewrap: bwrap,
+            isolation: self.isolation.name(),
+            exec_tools_enabled: !matches!(self.isolation, Isolation::Unavailable(_)),
             network_isolated: bwrap,
-            read_only_root: bwrap,
-            private_proc: bwrap,
+            pid_namespace: bwrap,
+            allowlisted_filesystem: bwrap,
             masked_paths: if bwrap {
-                self.masked
+                self.settings
+                    .masked
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect()
             } else {
                 Vec::new()
             },
+            max_processes: bwrap.then_some(self.settings.max_processes),
+            run_as_uid: if bwrap {
+                self.run_as.map(|(uid, _)| uid)
+            } else {
+                None
+            },
             env_cleared: true,
             temp_cwd: true,
             process_group_kill: true,
-            rlimits: self.limits.active(),
-            output_cap_bytes: self.output_cap,
+            rlimits: self.settings.limits.active(),
+            output_cap_bytes: self.settings.output_cap,
             limitations,
         }
     }
 
-    /// Run `req` in a fresh working directory, which is removed afterwards. Whatever the
-    /// command leaves running in its process group is killed when it exits, and the
-    /// whole group at its timeout; either way the group is reaped before this returns
-    /// (`group_gone` says whether it fully was).
+    /// Run `req` in a fresh working directory, which is removed afterwards. The command's
+    /// process group is killed when it exits and, at its timeout, as a whole.
     pub async fn run(&self, req: ExecRequest) -> Result<ExecOutcome, SandboxError> {
         let started = Instant::now();
-        // Declared before the guard, so on cancellation the group dies before the
-        // directory is removed.
+        let run_as = match &self.isolation {
+            Isolation::Unavailable(reason) => {
+                return Err(SandboxError::Unavailable {
+                    reason: reason.clone(),
+                })
+            }
+            Isolation::Bubblewrap(_) => self.run_as,
+            Isolation::Unsandboxed => None,
+        };
         let dir = tempfile::Builder::new()
             .prefix("scillm-mini-agent-")
             .tempdir()
@@ -214,85 +292,88 @@ impl Sandbox {
         for (name, contents) in &req.files {
             std::fs::write(cwd.join(name), contents).map_err(SandboxError::Prepare)?;
         }
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(&cwd, Some(uid), Some(gid)).map_err(SandboxError::Prepare)?;
+        }
 
-        let mut cmd = match &self.bwrap {
-            Some(bwrap) => {
-                let mut c = tokio::process::Command::new(bwrap);
-                c.args(bwrap::wrap_args(
+        let (program, args): (OsString, Vec<OsString>) = match &self.isolation {
+            Isolation::Bubblewrap(path) => (
+                path.clone().into_os_string(),
+                bwrap::wrap_args(
                     &cwd,
-                    &self.masked,
+                    &self.settings.masked,
+                    self.settings.max_processes,
                     &req.program,
                     &req.args,
-                ));
-                c
-            }
-            None => {
-                let mut c = tokio::process::Command::new(&req.program);
-                c.args(&req.args);
-                c
-            }
+                ),
+            ),
+            _ => (
+                OsString::from(&req.program),
+                req.args.iter().map(OsString::from).collect(),
+            ),
         };
-        cmd.current_dir(&cwd)
-            .env_clear()
-            .env("PATH", SANDBOX_PATH)
-            .env("HOME", &cwd)
-            .env("TMPDIR", &cwd)
-            .env("LANG", "C.UTF-8")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(if req.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        rlimits::apply(&mut cmd, self.limits);
-
+        let limits = self.settings.limits;
+        let mut cmd = CommandWrap::with_new(program, |c| {
+            c.args(&args)
+                .current_dir(&cwd)
+                .env_clear()
+                .env("PATH", SANDBOX_PATH)
+                .env("HOME", &cwd)
+                .env("TMPDIR", &cwd)
+                .env("LANG", "C.UTF-8")
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .stdin(if req.stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            rlimits::apply(c, limits, run_as);
+        });
+        cmd.wrap(ProcessSession).wrap(KillOnDrop);
         let spawn_err = |source| SandboxError::Spawn {
             program: req.program.clone(),
             source,
         };
-        let mut child = cmd.spawn().map_err(spawn_err)?;
-        let mut guard = child.id().and_then(group::GroupGuard::new);
-        let pgid = guard.as_ref().map(|g| g.pgid()).unwrap_or(0);
+        let mut child = GroupKill(cmd.spawn().map_err(spawn_err)?, false);
 
-        if let (Some(text), Some(mut stdin)) = (req.stdin.clone(), child.stdin.take()) {
+        if let (Some(text), Some(mut stdin)) = (req.stdin.clone(), child.0.stdin().take()) {
             tokio::spawn(async move {
                 // A child that exits without reading its input is not an error.
                 let _ = stdin.write_all(text.as_bytes()).await;
             });
         }
-        let cap = self.output_cap;
+        let cap = self.settings.output_cap;
+        let read_until = tokio::time::Instant::now() + req.timeout + OUTPUT_GRACE;
         let out = child
-            .stdout
+            .0
+            .stdout()
             .take()
-            .map(|s| tokio::spawn(capture::read_capped(s, cap)));
+            .map(|s| tokio::spawn(capture::read_capped(s, cap, read_until)));
         let err = child
-            .stderr
+            .0
+            .stderr()
             .take()
-            .map(|s| tokio::spawn(capture::read_capped(s, cap)));
+            .map(|s| tokio::spawn(capture::read_capped(s, cap, read_until)));
 
-        let waited = tokio::time::timeout(req.timeout, child.wait()).await;
+        let waited = tokio::time::timeout(req.timeout, child.0.wait()).await;
         let timed_out = waited.is_err();
-        if let Some(g) = &guard {
-            g.kill();
-        }
+        // Whatever is left of the group dies now (under bubblewrap the PID namespace is
+        // already gone with its first process).
+        child.kill();
         let status = match waited {
             Ok(status) => status,
-            Err(_) => child.wait().await,
+            Err(_) => child.0.wait().await,
         }
         .map_err(|source| SandboxError::Wait {
             program: req.program.clone(),
             source,
         })?;
-        let group_gone = match guard.as_mut() {
-            Some(g) => g.kill_and_wait_gone().await,
-            None => true,
-        };
+        child.1 = true;
         let stdout = join_capture(out).await;
         let stderr = join_capture(err).await;
-        drop(guard);
+        drop(child);
         drop(dir);
 
         use std::os::unix::process::ExitStatusExt;
@@ -304,10 +385,29 @@ impl Sandbox {
             stdout_truncated: stdout.truncated,
             stderr_truncated: stderr.truncated,
             timed_out,
-            pgid,
-            group_gone,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
+    }
+}
+
+/// Kills the child's whole process group when dropped, so a cancelled run (for example
+/// when the agent's time budget runs out mid-tool) never leaves processes behind.
+/// Once the group has been killed after its leader was reaped, the id is not signalled
+/// again (it could be reused).
+struct GroupKill(Box<dyn ChildWrapper>, bool);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if !self.1 {
+            // ESRCH (the group is already gone) is the normal case.
+            let _ = self.0.start_kill();
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

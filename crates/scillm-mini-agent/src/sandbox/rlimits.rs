@@ -1,9 +1,10 @@
-//! Resource limits and a new session for a sandboxed child, applied between `fork` and
-//! `exec`. This is the crate's only `unsafe` code.
+//! Resource limits and the unprivileged user of a sandboxed child, applied between `fork`
+//! and `exec`. This is the crate's only `unsafe` code.
 
 #![allow(unsafe_code)]
 
 use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{Gid, Uid};
 
 /// The rlimits a sandboxed process runs under. `None` leaves a limit as inherited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +15,8 @@ pub struct Rlimits {
     pub memory_bytes: Option<u64>,
     /// Largest file the process may write, in bytes (`RLIMIT_FSIZE`).
     pub file_size_bytes: Option<u64>,
-    /// Processes of the (real) user at once (`RLIMIT_NPROC`); not enforced for root.
+    /// Processes of the (real) user at once (`RLIMIT_NPROC`); not enforced for root. Under
+    /// bubblewrap the limit is set inside the sandbox instead (see `Sandbox`).
     pub nproc: Option<u64>,
 }
 
@@ -50,22 +52,36 @@ impl Rlimits {
     }
 }
 
-/// Make the child of `cmd` lead a new session (and so a new process group whose id is its
-/// pid, with no controlling terminal) and apply `limits` to it before it execs.
-pub fn apply(cmd: &mut tokio::process::Command, limits: Rlimits) {
+/// An unprivileged user and group the sandbox runs as when the server is root: `nobody`
+/// and `nogroup`. Root is exempt from `RLIMIT_NPROC`, so without this the process-count
+/// limit would not hold.
+pub const SANDBOX_UID: u32 = 65534;
+/// See [`SANDBOX_UID`].
+pub const SANDBOX_GID: u32 = 65534;
+
+/// Apply `limits` to the child of `cmd` before it execs and, when `drop_to` is given, make
+/// it that user and group with no supplementary groups. (The new session and process
+/// group come from `process-wrap`.)
+pub fn apply(cmd: &mut tokio::process::Command, limits: Rlimits, drop_to: Option<(u32, u32)>) {
     let hook = move || -> std::io::Result<()> {
-        nix::unistd::setsid().map_err(std::io::Error::from)?;
         set(Resource::RLIMIT_CORE, Some(0))?;
         set(Resource::RLIMIT_CPU, limits.cpu_s)?;
         set(Resource::RLIMIT_AS, limits.memory_bytes)?;
         set(Resource::RLIMIT_FSIZE, limits.file_size_bytes)?;
         set(Resource::RLIMIT_NPROC, limits.nproc)?;
+        if let Some((uid, gid)) = drop_to {
+            nix::unistd::setgroups(&[]).map_err(std::io::Error::from)?;
+            nix::unistd::setgid(Gid::from_raw(gid)).map_err(std::io::Error::from)?;
+            nix::unistd::setuid(Uid::from_raw(uid)).map_err(std::io::Error::from)?;
+        }
         Ok(())
     };
     // SAFETY: the hook runs in the forked child before exec, where only async-signal-safe
-    // calls are allowed. It calls `setsid(2)` and `setrlimit(2)` (both async-signal-safe
-    // system calls), copies plain integers captured by value, and allocates nothing:
-    // `std::io::Error::from(Errno)` builds an `Os` error without allocating.
+    // calls are allowed. It calls `setrlimit(2)`, `setgroups(2)` with an empty list,
+    // `setgid(2)` and `setuid(2)` (system calls; the child has a single thread, so no
+    // cross-thread id broadcast happens), copies plain integers captured by value, and
+    // allocates nothing: `std::io::Error::from(Errno)` builds an `Os` error without
+    // allocating.
     unsafe {
         cmd.pre_exec(hook);
     }

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The body.
-    pub body: ErrorBody,
+    /// The body (boxed: results carrying an `ApiError` stay small).
+    pub body: Box<ErrorBody>,
     /// Seconds for `Retry-After`, on 429/503.
     pub retry_after_s: Option<u64>,
 }
@@ -26,7 +26,7 @@ impl ApiError {
     pub fn new(status: StatusCode, kind: &str, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody::new(message, kind, code),
+            body: Box::new(ErrorBody::new(message, kind, code)),
             retry_after_s: None,
         }
     }
@@ -75,7 +75,7 @@ impl From<ProviderError> for ApiError {
         let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
         Self {
             status,
-            body: e.to_error_body(),
+            body: Box::new(e.to_error_body()),
             retry_after_s: e.retry_after.map(|d| d.as_secs().max(1)),
         }
     }
@@ -83,7 +83,7 @@ impl From<ProviderError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, Json(self.body)).into_response();
+        let mut resp = (self.status, Json(*self.body)).into_response();
         if let Some(s) = self.retry_after_s {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

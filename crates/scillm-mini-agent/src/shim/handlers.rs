@@ -2,21 +2,19 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::stream;
-use scillm_core::config::secs;
-use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Message, Role};
-use serde::Deserialize;
+use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Message, Role, Usage};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiJson};
+use super::run_body::AgentRunBody;
 use super::ShimState;
-use crate::agent::{last_user_text, AgentRequest, AgentRun};
+use crate::agent::{AgentRequest, AgentRun, EventSink};
 
 /// The model id the shim lists and answers to.
 pub const SHIM_MODEL_ID: &str = "mini-agent";
@@ -26,25 +24,24 @@ pub async fn ready() -> Json<Value> {
     Json(json!({ "ok": true }))
 }
 
-/// `GET /healthz`: mode, model, tools and the sandbox protections in force.
+/// `GET /healthz`: mode, model, tools, `sandbox` (`bubblewrap`, `none` when
+/// `MINI_AGENT_ALLOW_UNSANDBOXED=1` let tools run without it, `unavailable` when exec tools
+/// are refused), the protections in force and admission. Never fetches anything.
 pub async fn healthz(State(state): State<Arc<ShimState>>) -> Json<Value> {
-    let http_tools: Vec<String> = match &state.agent {
-        Some(agent) => agent
-            .toolbox()
-            .http_tools()
-            .await
-            .into_iter()
-            .map(|d| d.name)
-            .collect(),
+    let http_tools = match state.agent.as_ref().and_then(|a| a.toolbox().http()) {
+        Some(h) => h.cached_names().await.unwrap_or_default(),
         None => Vec::new(),
     };
+    let protections = state.sandbox.protections();
     Json(json!({
         "ok": true,
         "mode": if state.echo { "echo" } else { "agent" },
         "model": state.config.mini_agent.model,
         "tools": crate::tools::BUILTIN_TOOLS,
         "http_tools": http_tools,
-        "sandbox": state.sandbox.protections(),
+        "sandbox": protections.isolation,
+        "sandbox_protections": protections,
+        "admission": state.admission.stats(),
         "traces": state.traces.as_ref().map(|t| t.path().display().to_string()),
         "auth_required": state.api_key.is_some(),
     }))
@@ -68,80 +65,77 @@ pub async fn models(State(state): State<Arc<ShimState>>) -> Json<Value> {
     Json(json!({ "object": "list", "data": data }))
 }
 
+/// A unique completion id (`chatcmpl-<uuid v4>`).
+pub fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// `POST /v1/chat/completions` (and `/chat/completions`): the agent's final answer as a
-/// completion, with the run's details under `mini_agent`.
+/// completion, with the run's details under `mini_agent`; with `stream: true` the run's
+/// progress as it happens, then the answer.
 pub async fn chat_completions(
     State(state): State<Arc<ShimState>>,
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     req.validate().map_err(ApiError::from)?;
-    let id = format!("chatcmpl-mini-{}", uuid_like());
-    let (text, details) = if state.echo {
-        (
-            last_user_text(&req.messages),
-            json!({ "mode": "echo", "iterations": 0, "stopped_reason": "success", "tool_invocations": [] }),
-        )
-    } else {
-        let run = run_agent(
-            &state,
-            "/v1/chat/completions",
-            &req.model,
-            AgentRequest {
-                messages: req.messages.clone(),
-                model: inner_model(&req.model),
-                ..AgentRequest::default()
-            },
-        )
-        .await?;
-        (run.final_answer.clone(), run.details())
+    let id = completion_id();
+    if state.echo {
+        let details = json!({ "mode": "echo", "iterations": 0, "stopped_reason": "success", "tool_invocations": [] });
+        let stream = req.is_stream();
+        return Ok(echo_answer(
+            id,
+            req.model,
+            state.echo_reply(),
+            details,
+            stream,
+        ));
+    }
+    let slot = state.admission.admit().await?;
+    let agent_req = AgentRequest {
+        messages: req.messages.clone(),
+        model: inner_model(&req.model),
+        ..AgentRequest::default()
     };
     if req.is_stream() {
-        return Ok(stream_answer(id, req.model, text, details));
+        let model = req.model.clone();
+        return Ok(super::stream::stream_run(
+            Arc::clone(&state),
+            slot,
+            id,
+            model.clone(),
+            model,
+            agent_req,
+        ));
     }
-    let mut resp = ChatResponse::from_text(id, req.model, text);
-    resp.extra.insert("mini_agent".into(), details);
+    let run = run_agent_events(
+        &state,
+        "/v1/chat/completions",
+        &req.model,
+        agent_req,
+        &EventSink::default(),
+    )
+    .await?;
+    drop(slot);
+    let mut resp = ChatResponse::from_text(id, req.model, run.final_answer.clone());
+    resp.extra.insert("mini_agent".into(), run.details());
     Ok(Json(resp).into_response())
 }
 
-/// The body of `POST /agent/run`: `messages` or a `prompt`, and optional limits.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentRunBody {
-    /// The conversation.
-    #[serde(default)]
-    pub messages: Option<Vec<Message>>,
-    /// A task, as one user message.
-    #[serde(default)]
-    pub prompt: Option<String>,
-    /// The model to drive.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// A lower turn limit.
-    #[serde(default)]
-    pub max_iterations: Option<u32>,
-    /// A shorter budget in seconds.
-    #[serde(default)]
-    pub budget_s: Option<f64>,
-}
-
-/// `POST /agent/run` → `{ok, final_answer, stopped_reason, messages, metrics{…}}`.
+/// `POST /agent/run` → `{ok, final_answer, stopped_reason, messages, metrics{iterations,
+/// ttotal_ms, escalated, used_model}, mini_agent{warnings, …}}`. Accepts the Python
+/// original's fields (SPEC §15); unknown fields are listed in `mini_agent.warnings`.
 pub async fn agent_run(
     State(state): State<Arc<ShimState>>,
-    ApiJson(body): ApiJson<AgentRunBody>,
+    ApiJson(mut body): ApiJson<AgentRunBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut messages = body.messages.unwrap_or_default();
-    if let Some(p) = body.prompt.filter(|p| !p.trim().is_empty()) {
-        messages.push(Message::user(p));
-    }
-    if messages.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "send `messages` or a `prompt`",
-        ));
+    let mut messages = body.conversation()?;
+    let warnings = body.warnings();
+    if !warnings.is_empty() {
+        tracing::info!(?warnings, "/agent/run: ignored parts of the request");
     }
     let request_model = body.model.clone().unwrap_or_default();
     if state.echo {
-        let answer = last_user_text(&messages);
+        let answer = state.echo_reply();
         messages.push(Message::assistant(answer.clone()));
         return Ok(Json(json!({
             "ok": true,
@@ -149,20 +143,24 @@ pub async fn agent_run(
             "stopped_reason": "success",
             "messages": messages,
             "metrics": { "iterations": 0, "ttotal_ms": 0, "escalated": false, "used_model": "echo" },
+            "usage": zero_usage(),
+            "mini_agent": { "mode": "echo", "warnings": warnings },
         })));
     }
-    let run = run_agent(
+    let agent = state.agent()?;
+    let backend = body.backend(agent.toolbox())?;
+    let req = body.agent_request(messages, backend);
+    let slot = state.admission.admit().await?;
+    let mut run = run_agent_events(
         &state,
         "/agent/run",
         &request_model,
-        AgentRequest {
-            messages,
-            model: inner_model(&request_model),
-            max_iterations: body.max_iterations,
-            budget: body.budget_s.map(secs).filter(|d| *d > Duration::ZERO),
-        },
+        req,
+        &EventSink::default(),
     )
     .await?;
+    drop(slot);
+    run.warnings = warnings;
     Ok(Json(run.envelope()))
 }
 
@@ -181,21 +179,17 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
     )
 }
 
-async fn run_agent(
+/// Run the agent for a request to `endpoint`, sending progress to `events`, and record
+/// the trace.
+pub(super) async fn run_agent_events(
     state: &ShimState,
     endpoint: &str,
     request_model: &str,
     req: AgentRequest,
+    events: &EventSink,
 ) -> Result<AgentRun, ApiError> {
-    let agent = state.agent.as_ref().ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "no_model",
-            "the mini-agent has no model client",
-        )
-    })?;
-    let run = agent.run(req).await?;
+    let agent = state.agent()?;
+    let run = agent.run_with_events(req, events).await?;
     if let Some(t) = &state.traces {
         t.record(endpoint, request_model, &run).await;
     }
@@ -213,7 +207,18 @@ pub fn inner_model(model: &str) -> Option<String> {
     (!m.is_empty() && m != SHIM_MODEL_ID && m != "mini_agent").then(|| m.to_string())
 }
 
-fn stream_answer(id: String, model: String, text: String, details: Value) -> Response {
+fn zero_usage() -> Usage {
+    Usage::default()
+}
+
+/// Echo mode's answer: `text` with zero usage, as a completion or a stream.
+fn echo_answer(id: String, model: String, text: String, details: Value, stream: bool) -> Response {
+    if !stream {
+        let mut resp = ChatResponse::from_text(id, model, text);
+        resp.usage = Some(zero_usage());
+        resp.extra.insert("mini_agent".into(), details);
+        return Json(resp).into_response();
+    }
     let first = ChatChunk::delta(
         &id,
         &model,
@@ -225,6 +230,7 @@ fn stream_answer(id: String, model: String, text: String, details: Value) -> Res
     );
     let body = ChatChunk::delta(&id, &model, Delta::text(text), None);
     let mut last = ChatChunk::delta(&id, &model, Delta::default(), Some("stop".into()));
+    last.usage = Some(zero_usage());
     last.extra.insert("mini_agent".into(), details);
     let events: Vec<Result<Event, Infallible>> = [first, body, last]
         .iter()
@@ -232,15 +238,4 @@ fn stream_answer(id: String, model: String, text: String, details: Value) -> Res
         .chain(std::iter::once(Ok(Event::default().data("[DONE]"))))
         .collect();
     Sse::new(stream::iter(events)).into_response()
-}
-
-/// A short unique-enough id suffix (time and a process-wide counter).
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{nanos:x}{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }

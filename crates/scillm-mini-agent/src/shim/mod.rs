@@ -5,9 +5,12 @@
 //! set (or `allow_insecure_bind`). With a key, every route but `/ready` and `/healthz`
 //! needs `Authorization: Bearer <key>`.
 
+mod admission;
 mod error;
 mod handlers;
 mod redact;
+mod run_body;
+mod stream;
 mod trace;
 
 use std::future::Future;
@@ -27,9 +30,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::limit::RequestBodyLimitLayer;
 
+pub use admission::{Admission, AdmissionStats, RETRY_AFTER_S};
 pub use error::{ApiError, ApiJson};
-pub use handlers::{inner_model, AgentRunBody, SHIM_MODEL_ID};
+pub use handlers::{completion_id, inner_model, SHIM_MODEL_ID};
 pub use redact::{redact, redact_text, REDACTED};
+pub use run_body::AgentRunBody;
 pub use trace::{TraceWriter, DEFAULT_TRACE_FILE};
 
 use crate::agent::Agent;
@@ -76,7 +81,11 @@ pub struct ShimState {
     echo: bool,
     traces: Option<TraceWriter>,
     api_key: Option<SecretString>,
+    admission: Admission,
 }
+
+/// What echo mode answers when `MINI_AGENT_OPENAI_SHIM_REPLY` is unset (SPEC §15).
+pub const DEFAULT_ECHO_REPLY: &str = "shim ok";
 
 impl ShimState {
     /// The state for `config`; `model` drives the agent (echo mode needs none).
@@ -88,9 +97,34 @@ impl ShimState {
             echo: ma.shim_mode.trim().eq_ignore_ascii_case("echo"),
             traces: TraceWriter::from_config(&config),
             api_key: ma.api_key.clone().filter(|k| !k.expose_secret().is_empty()),
+            admission: Admission::new(ma.max_concurrency, ma.max_queue),
             agent,
             sandbox,
             config,
+        })
+    }
+}
+
+impl ShimState {
+    /// Echo mode's answer: `MINI_AGENT_OPENAI_SHIM_REPLY`, else `shim ok`.
+    pub fn echo_reply(&self) -> String {
+        self.config
+            .mini_agent
+            .shim_reply
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| DEFAULT_ECHO_REPLY.to_string())
+    }
+
+    /// The agent, or a 503 when the shim was started without a model client.
+    pub fn agent(&self) -> Result<&Agent, ApiError> {
+        self.agent.as_ref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "no_model",
+                "the mini-agent has no model client",
+            )
         })
     }
 }
@@ -185,7 +219,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, echo = state.echo, sandbox = ?state.sandbox.protections(), "mini-agent listening");
+        tracing::info!(%addr, echo = state.echo, sandbox = state.sandbox.isolation().name(), protections = ?state.sandbox.protections(), "mini-agent listening");
     }
     scillm_serve::serve(
         listener,

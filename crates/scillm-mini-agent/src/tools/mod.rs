@@ -46,6 +46,34 @@ impl ToolOutput {
     }
 }
 
+/// Where the tool calls of a run go (the Python original's `tool_backend`, SPEC §15).
+#[derive(Debug, Clone, Default)]
+pub enum ToolBackend {
+    /// The built-in tools, plus the configured HTTP tool server if any (`local`).
+    #[default]
+    Local,
+    /// The built-in tools plus this HTTP tool server's (`http`).
+    Http(Arc<HttpTools>),
+    /// The built-in tools' definitions, but every call is answered with its own arguments
+    /// and nothing runs (`echo`).
+    Echo,
+}
+
+/// The tools one run offers, fixed when it starts.
+#[derive(Debug, Clone, Default)]
+pub struct RunTools {
+    http: Option<Arc<HttpTools>>,
+    http_defs: Vec<HttpToolDef>,
+    echo: bool,
+}
+
+impl RunTools {
+    /// The HTTP tools on offer.
+    pub fn http_defs(&self) -> &[HttpToolDef] {
+        &self.http_defs
+    }
+}
+
 /// The tools and what they need to run.
 #[derive(Debug, Clone)]
 pub struct Toolbox {
@@ -82,23 +110,39 @@ impl Toolbox {
         self.timeout
     }
 
-    /// The HTTP tools on offer now (fetched once, then cached).
-    pub async fn http_tools(&self) -> Vec<HttpToolDef> {
-        match &self.http {
-            Some(h) => h
-                .list()
-                .await
-                .into_iter()
-                .filter(|d| {
-                    let clash = BUILTIN_TOOLS.contains(&d.name.as_str());
-                    if clash {
-                        tracing::warn!(tool = %d.name, "HTTP tool shadows a built-in tool; ignored");
-                    }
-                    !clash
-                })
-                .collect(),
+    /// The configured HTTP tool server, if any.
+    pub fn http(&self) -> Option<&Arc<HttpTools>> {
+        self.http.as_ref()
+    }
+
+    /// The tools a run with `backend` offers (the HTTP tool list comes from the cache).
+    pub async fn for_run(&self, backend: &ToolBackend) -> RunTools {
+        let (http, echo) = match backend {
+            ToolBackend::Local => (self.http.clone(), false),
+            ToolBackend::Http(h) => (Some(Arc::clone(h)), false),
+            ToolBackend::Echo => (None, true),
+        };
+        let http_defs = match &http {
+            Some(h) => Self::usable(h.list().await),
             None => Vec::new(),
+        };
+        RunTools {
+            http,
+            http_defs,
+            echo,
         }
+    }
+
+    fn usable(defs: Vec<HttpToolDef>) -> Vec<HttpToolDef> {
+        defs.into_iter()
+            .filter(|d| {
+                let clash = BUILTIN_TOOLS.contains(&d.name.as_str());
+                if clash {
+                    tracing::warn!(tool = %d.name, "HTTP tool shadows a built-in tool; ignored");
+                }
+                !clash
+            })
+            .collect()
     }
 
     /// OpenAI tool definitions for the built-in tools and `http_tools`.
@@ -151,13 +195,14 @@ impl Toolbox {
         defs
     }
 
-    /// Run the tool `name` with parsed `args`. Unknown names get an error reply.
-    pub async fn call(
-        &self,
-        name: &str,
-        args: &Map<String, Value>,
-        http_tools: &[HttpToolDef],
-    ) -> ToolOutput {
+    /// Run the tool `name` with parsed `args` as `run` says. Unknown names get an error
+    /// reply.
+    pub async fn call(&self, name: &str, args: &Map<String, Value>, run: &RunTools) -> ToolOutput {
+        let http_tools = run.http_defs();
+        let known = BUILTIN_TOOLS.contains(&name) || http_tools.iter().any(|d| d.name == name);
+        if run.echo && known {
+            return ToolOutput::text(Value::Object(args.clone()).to_string());
+        }
         match name {
             "exec_python" => exec::exec_python(&self.sandbox, args, self.timeout).await,
             "exec_shell" => {
@@ -168,7 +213,7 @@ impl Toolbox {
                 Some(other) => ToolOutput::text(other.to_string()),
                 None => ToolOutput::error("echo needs an argument `text`"),
             },
-            _ => match &self.http {
+            _ => match &run.http {
                 Some(h) if http_tools.iter().any(|d| d.name == name) => {
                     h.invoke(name, args, self.timeout).await
                 }

@@ -23,6 +23,8 @@ use scillm_provider_codex as _;
 pub struct Step {
     /// Wait this long before answering.
     pub delay: Option<Duration>,
+    /// Answer only once the test releases this gate (adds a permit).
+    pub gate: Option<Arc<tokio::sync::Semaphore>>,
     /// The assistant message.
     pub message: Value,
 }
@@ -32,6 +34,7 @@ impl Step {
     pub fn text(text: &str) -> Self {
         Self {
             delay: None,
+            gate: None,
             message: json!({ "role": "assistant", "content": text }),
         }
     }
@@ -46,6 +49,7 @@ impl Step {
             .collect();
         Self {
             delay: None,
+            gate: None,
             message: json!({ "role": "assistant", "content": null, "tool_calls": calls }),
         }
     }
@@ -53,6 +57,12 @@ impl Step {
     /// One tool call with JSON arguments.
     pub fn call(id: &str, name: &str, args: Value) -> Self {
         Self::calls(&[(id, name, &args.to_string())])
+    }
+
+    /// Answer once `gate` gets a permit (the permit is used up).
+    pub fn held(mut self, gate: &Arc<tokio::sync::Semaphore>) -> Self {
+        self.gate = Some(Arc::clone(gate));
+        self
     }
 
     /// Answer after `delay`.
@@ -70,7 +80,7 @@ struct Script {
 }
 
 /// A scripted chat-completions server: answers the steps in order (then `script done`),
-/// recording every request body.
+/// recording every request body. Each step may be held until the test releases it.
 #[derive(Debug)]
 pub struct MockModel {
     /// The bound address.
@@ -112,6 +122,13 @@ impl MockModel {
         format!("http://{}", self.addr)
     }
 
+    /// Poll until `n` requests have arrived (yielding, never sleeping).
+    pub async fn wait_requests(&self, n: usize) {
+        while self.requests().len() < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Every request body received so far.
     pub fn requests(&self) -> Vec<Value> {
         self.script.lock().unwrap().requests.clone()
@@ -130,6 +147,9 @@ async fn answer(State(script): State<Arc<Mutex<Script>>>, Json(body): Json<Value
         s.next += 1;
         (step, s.next)
     };
+    if let Some(gate) = &step.gate {
+        gate.acquire().await.unwrap().forget();
+    }
     if let Some(d) = step.delay {
         tokio::time::sleep(d).await;
     }
@@ -198,4 +218,33 @@ pub async fn run(agent: &Agent, task: &str) -> AgentRun {
         })
         .await
         .unwrap()
+}
+
+/// Pids of processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// A `sleep` duration no other process uses, to find it in `/proc`.
+pub fn marker() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 1_000_000;
+    format!("86{n:06}.5")
+}
+
+/// The names of the tools offered in a recorded request.
+pub fn offered_tools(request: &Value) -> Vec<&str> {
+    request["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect()
 }
