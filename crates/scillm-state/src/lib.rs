@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admit;
 mod link;
 mod local;
 mod metrics_names;
@@ -43,6 +44,7 @@ use async_trait::async_trait;
 use scillm_core::config::StateConfig;
 use secrecy::ExposeSecret;
 
+pub use admit::{admit, PastDeadline};
 pub use link::{RedisLink, RedisStateOptions, StateError};
 pub use local::LocalState;
 pub use metrics_names::{STATE_BACKEND_ERRORS_TOTAL, STATE_FALLBACK_TOTAL};
