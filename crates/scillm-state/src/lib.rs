@@ -35,6 +35,7 @@ mod link;
 mod local;
 mod metrics_names;
 mod redis_state;
+mod redis_store;
 mod scripts;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub use link::{RedisLink, RedisStateOptions, StateError};
 pub use local::LocalState;
 pub use metrics_names::{STATE_BACKEND_ERRORS_TOTAL, STATE_FALLBACK_TOTAL};
 pub use redis_state::RedisState;
+pub use redis_store::RedisStore;
 pub use scripts::{cooldown_key, rotation_key, rpm_key, tpm_key, KEY_PREFIX};
 
 /// A deployment's limits: requests and tokens per minute; `None` is unlimited.

@@ -20,6 +20,9 @@ pub enum StateError {
          expected redis://[user:password@]host:port[/db] or rediss://…"
     )]
     InvalidUrl(String),
+    /// Built outside a tokio runtime (the connection manager runs on one).
+    #[error("a Redis connection must be created inside a tokio runtime")]
+    NoRuntime,
 }
 
 /// Timing of a [`RedisLink`].
@@ -70,6 +73,9 @@ impl RedisLink {
         options: RedisStateOptions,
         user: &'static str,
     ) -> Result<Self, StateError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StateError::NoRuntime);
+        }
         let invalid = |e: redis::RedisError| StateError::InvalidUrl(format!("{:?}", e.kind()));
         let client = redis::Client::open(url).map_err(invalid)?;
         // One connection attempt per call (the back-off paces retries), bounded by the
