@@ -150,6 +150,9 @@ pub struct ChatArgs {
     /// Print the whole result JSON with `scillm_router` instead of the content.
     #[arg(long)]
     pub json: bool,
+    /// Send a header upstream, as 'Name: value' (repeatable; hop-by-hop headers are dropped).
+    #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+    pub header: Vec<String>,
     /// Where to send it.
     #[command(flatten)]
     pub target: TargetArgs,

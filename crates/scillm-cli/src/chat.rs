@@ -24,6 +24,19 @@ pub struct ChatOptions {
     pub provider: Option<String>,
     /// Base override (no `/v1`).
     pub api_base: Option<String>,
+    /// Headers sent upstream, each `Name: value` (`--header`).
+    pub headers: Vec<String>,
+}
+
+/// Split a `--header` value `Name: value` (curl's form) into name and value.
+pub fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = raw
+        .split_once(':')
+        .filter(|(n, _)| !n.trim().is_empty() && !n.trim().contains(char::is_whitespace))
+        .ok_or_else(|| {
+            anyhow::anyhow!("--header must look like 'Name: value' (e.g. --header 'X-Trace: 1')")
+        })?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
 /// The MIME type of an image file, from its extension.
@@ -79,6 +92,10 @@ pub fn build_request(prompt: &str, opts: &ChatOptions) -> anyhow::Result<RouterR
     }
     if let Some(b) = &opts.api_base {
         req = req.with_api_base(ApiBase::parse(b).context("--api-base")?);
+    }
+    for raw in &opts.headers {
+        let (name, value) = parse_header(raw)?;
+        req = req.with_header(name, value);
     }
     Ok(req)
 }

@@ -137,6 +137,7 @@ async fn run_chat(base: ConfigLoader, a: ChatArgs) -> anyhow::Result<ExitCode> {
         stream: a.stream,
         provider: a.target.provider,
         api_base: a.target.api_base,
+        headers: a.header,
     };
     let request = chat::build_request(&a.prompt, &opts)?;
     if opts.stream {

@@ -118,3 +118,62 @@ async fn a_streamed_chat_goes_to_the_provider_and_base_given() {
     );
     assert_eq!(mock.request_count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_flags_reach_the_upstream_and_bad_ones_are_refused() {
+    use scillm_testkit::chat_mock::ChatMock;
+    let mock = ChatMock::builder()
+        .content("with headers")
+        .start()
+        .await
+        .unwrap();
+    let base = mock.base_url();
+    for stream in [false, true] {
+        let base = base.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                "hi",
+                "--model",
+                "m",
+                "--provider",
+                "openai",
+                "--api-base",
+                base.as_str(),
+                "--header",
+                "X-Trace: t-42",
+                "-H",
+                "X-Tenant:acme",
+                "--header",
+                "Connection: close",
+            ];
+            if stream {
+                args.push("--stream");
+            }
+            chat(&args)
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "with headers");
+    }
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 2);
+    for r in &seen {
+        assert_eq!(r.header("x-trace"), Some("t-42"));
+        assert_eq!(r.header("x-tenant"), Some("acme"));
+        assert_ne!(
+            r.header("connection"),
+            Some("close"),
+            "hop-by-hop header forwarded"
+        );
+    }
+    let out = tokio::task::spawn_blocking(|| chat(&["hi", "--header", "no colon here"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Name: value"));
+}

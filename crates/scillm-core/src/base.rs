@@ -45,6 +45,12 @@ impl ApiBase {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(err("must not carry a query or fragment", None));
         }
+        if let Some(fix) = pasted_endpoint_base(trimmed) {
+            return Err(err(
+                "ends in /chat/completions (a pasted endpoint): give the base, the provider appends /v1/chat/completions itself",
+                Some(fix),
+            ));
+        }
         if trimmed.ends_with("/v1") {
             let fix = trimmed.trim_end_matches("/v1").to_string();
             return Err(err(
@@ -74,6 +80,19 @@ impl ApiBase {
     pub fn join(&self, path: &str) -> String {
         format!("{}/{}", self.0, path.trim_start_matches('/'))
     }
+}
+
+/// The base a pasted endpoint URL stands for: `…/v1/chat/completions` → `…`,
+/// `…/chat/completions` → `…` (SPEC §11). `None` when `url` is no such endpoint.
+fn pasted_endpoint_base(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    let cut = lower.strip_suffix("/chat/completions")?.len();
+    let base = &url[..cut];
+    let base = base
+        .strip_suffix("/v1")
+        .or_else(|| base.strip_suffix("/V1"))
+        .unwrap_or(base);
+    Some(base.to_string())
 }
 
 impl fmt::Display for ApiBase {
@@ -131,6 +150,25 @@ mod tests {
             assert_eq!(e.fix.as_deref(), Some("http://127.0.0.1:8077"));
             let msg = e.to_string();
             assert!(msg.contains(raw) && msg.contains("/v1"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn rejects_a_pasted_chat_completions_endpoint_with_the_fix() {
+        for (raw, fix) in [
+            (
+                "http://127.0.0.1:8077/v1/chat/completions",
+                "http://127.0.0.1:8077",
+            ),
+            (
+                "https://gw.example.com/openai/chat/completions/",
+                "https://gw.example.com/openai",
+            ),
+        ] {
+            let e = ApiBase::parse(raw).unwrap_err();
+            assert_eq!(e.fix.as_deref(), Some(fix), "{raw}");
+            assert!(e.to_string().contains("/chat/completions"), "{e}");
+            assert!(ApiBase::parse(fix).is_ok());
         }
     }
 

@@ -179,12 +179,15 @@ impl ProviderError {
         self
     }
 
-    /// The HTTP status a server should answer with.
+    /// The HTTP status a server should answer with (SPEC §1, §11).
+    ///
+    /// An upstream's 401/403 is never passed on as this server's own 401: it is 502
+    /// (the caller's credentials for *this* server were fine). Upstream 5xx → 502,
+    /// upstream 429 → 429, other upstream 4xx are passed on as they are.
     pub fn http_status(&self) -> u16 {
         match (self.kind, self.status) {
-            // Upstream 4xx/429 are passed on as they are; upstream 5xx become 502.
-            (ErrorKind::Auth | ErrorKind::NotFound | ErrorKind::RateLimited, Some(s))
-            | (ErrorKind::BadRequest, Some(s))
+            (ErrorKind::Auth, Some(_)) => 502,
+            (ErrorKind::NotFound | ErrorKind::RateLimited | ErrorKind::BadRequest, Some(s))
                 if (400..500).contains(&s) =>
             {
                 s
@@ -193,8 +196,34 @@ impl ProviderError {
         }
     }
 
-    /// The OpenAI error body a server should answer with.
+    /// The whole seconds a server's `Retry-After` should give for this error's wait hint:
+    /// rounded up (a 1.5 s hint is `2`, never earlier than the upstream asked), at least 1.
+    /// `None` when the upstream gave no hint.
+    pub fn retry_after_header_secs(&self) -> Option<u64> {
+        self.retry_after
+            .map(|d| (d.as_secs_f64().ceil() as u64).max(1))
+    }
+
+    /// Whether this is an upstream's refusal of our credentials (401/403 from upstream).
+    pub fn is_upstream_auth(&self) -> bool {
+        self.kind == ErrorKind::Auth && self.status.is_some()
+    }
+
+    /// The OpenAI error body a server should answer with. An upstream 401/403 is
+    /// `type: "upstream_error"` with the upstream status as `code` (SPEC §11).
     pub fn to_error_body(&self) -> ErrorBody {
+        if let (true, Some(status)) = (self.is_upstream_auth(), self.status) {
+            let mut body = ErrorBody::new(
+                format!(
+                    "upstream refused the credentials (HTTP {status}): {}",
+                    self.message
+                ),
+                "upstream_error",
+                "",
+            );
+            body.error.code = Some(serde_json::Value::from(status));
+            return body;
+        }
         ErrorBody::new(
             self.message.clone(),
             self.kind.openai_type(),
@@ -253,6 +282,38 @@ mod tests {
         assert_eq!(e.message, "bad field");
         assert_eq!(e.http_status(), 400);
         assert_eq!(e.to_error_body().error.kind, "invalid_request_error");
+    }
+
+    #[test]
+    fn upstream_auth_is_never_our_own_401() {
+        for status in [401, 403] {
+            let e = ProviderError::from_status(status, r#"{"error":{"message":"bad key"}}"#);
+            assert_eq!(e.kind, ErrorKind::Auth);
+            assert_eq!(e.http_status(), 502);
+            let body = e.to_error_body();
+            assert_eq!(body.error.kind, "upstream_error");
+            assert_eq!(body.error.code, Some(serde_json::Value::from(status)));
+            assert!(body.error.message.contains("bad key"));
+        }
+        assert_eq!(
+            ProviderError::new(ErrorKind::Auth, "no key").http_status(),
+            401
+        );
+        assert_eq!(ProviderError::from_status(429, "").http_status(), 429);
+        assert_eq!(ProviderError::from_status(503, "").http_status(), 502);
+        let hinted = |ms| {
+            ProviderError::from_status(429, "")
+                .with_retry_after(Some(Duration::from_millis(ms)))
+                .retry_after_header_secs()
+        };
+        assert_eq!(
+            (hinted(1500), hinted(2000), hinted(10)),
+            (Some(2), Some(2), Some(1))
+        );
+        assert_eq!(
+            ProviderError::from_status(429, "").retry_after_header_secs(),
+            None
+        );
     }
 
     #[test]

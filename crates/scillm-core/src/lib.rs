@@ -17,6 +17,7 @@ pub mod error;
 pub mod provider;
 pub mod registry;
 pub mod retry;
+pub mod upstream;
 pub mod wire;
 
 pub use base::ApiBase;

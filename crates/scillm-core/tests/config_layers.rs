@@ -163,6 +163,28 @@ fn v1_base_from_env_is_rejected_naming_the_variable_value_and_fix() {
 }
 
 #[test]
+fn a_pasted_chat_completions_endpoint_is_rejected_at_load_naming_source_and_fix() {
+    for (var, value, fix) in [
+        (
+            "CODEX_AGENT_API_BASE",
+            "http://127.0.0.1:8077/v1/chat/completions",
+            "`http://127.0.0.1:8077`",
+        ),
+        (
+            "CODEX_FORWARD_BASE",
+            "https://gw.example.com/openai/chat/completions",
+            "`https://gw.example.com/openai`",
+        ),
+    ] {
+        let msg = load_err(ConfigLoader::new().no_file().env_from([(var, value)]));
+        assert!(msg.contains(&format!("env {var}")), "{msg}");
+        assert!(msg.contains(value), "{msg}");
+        assert!(msg.contains(fix), "{msg}");
+        assert!(msg.contains("pasted endpoint"), "{msg}");
+    }
+}
+
+#[test]
 fn v1_base_from_a_file_key_is_rejected_naming_file_and_key() {
     let f = toml_file("[codex_agent]\napi_base = \"http://127.0.0.1:8077/v1\"\n");
     let msg = load_err(ConfigLoader::new().file(f.path()).env_from(no_env()));

@@ -80,6 +80,9 @@ fn content() -> impl Strategy<Value = Value> {
                 None => json!({"type": "image_url", "image_url": {"url": format!("https://x.test/{u}")}}),
             }
         ),
+        // The bare-string form of older clients, and an explicit null detail.
+        ".{0,16}".prop_map(|u| json!({"type": "image_url", "image_url": format!("https://x.test/{u}")})),
+        ".{0,16}".prop_map(|u| json!({"type": "image_url", "image_url": {"url": format!("https://x.test/{u}"), "detail": null}})),
         (".{0,8}", any_json()).prop_map(|(s, v)| json!({"type": "input_audio", "input_audio": {"data": s, "extra": v}})),
     ];
     prop_oneof![
@@ -95,25 +98,77 @@ fn extras() -> impl Strategy<Value = Map<String, Value>> {
         .prop_map(|m| m.into_iter().collect())
 }
 
+/// A field that is absent, an explicit `null`, or set.
+fn absent_null_or<S: Strategy<Value = Value>>(set: S) -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![Just(None), Just(Some(Value::Null)), set.prop_map(Some)]
+}
+
+/// Tool calls, with or without `type`.
+fn tool_calls() -> impl Strategy<Value = Value> {
+    prop::collection::vec(
+        ("[a-z0-9_]{1,8}", "[a-z_]{1,8}", ".{0,16}", any::<bool>()).prop_map(
+            |(id, name, args, typed)| {
+                let mut c = json!({"id": id, "function": {"name": name, "arguments": args}});
+                if typed {
+                    c["type"] = json!("function");
+                }
+                c
+            },
+        ),
+        0..3,
+    )
+    .prop_map(Value::Array)
+}
+
 fn message() -> impl Strategy<Value = Value> {
     (
         prop::sample::select(ROLES),
         content(),
         extras(),
-        prop::option::of("[a-z]{1,8}"),
+        absent_null_or("[a-z]{1,8}".prop_map(Value::from)),
+        absent_null_or(tool_calls()),
+        absent_null_or("[a-z0-9_]{1,8}".prop_map(Value::from)),
+        absent_null_or(".{0,12}".prop_map(Value::from)),
     )
-        .prop_map(|(role, content, extra, name)| {
+        .prop_map(|(role, content, extra, name, calls, call_id, reasoning)| {
             let mut m = extra;
             m.insert("role".into(), json!(role));
             m.insert("content".into(), content);
-            if let Some(n) = name {
-                m.insert("name".into(), json!(n));
+            for (k, v) in [
+                ("name", name),
+                ("tool_calls", calls),
+                ("tool_call_id", call_id),
+                ("reasoning_content", reasoning),
+            ] {
+                if let Some(v) = v {
+                    m.insert(k.into(), v);
+                }
             }
             Value::Object(m)
         })
 }
 
-/// A valid request: model, 1–4 messages, some optional typed fields, vendor extras.
+/// Typed optional request fields, each absent, `null` or set.
+fn typed_request_fields() -> impl Strategy<Value = Vec<(&'static str, Option<Value>)>> {
+    (
+        absent_null_or((0u32..200).prop_map(|n| json!(f64::from(n) / 200.0)))
+            .prop_map(|v| ("top_p", v)),
+        absent_null_or(any::<u32>().prop_map(Value::from))
+            .prop_map(|v| ("max_completion_tokens", v)),
+        absent_null_or(Just(json!({"type": "json_object"}))).prop_map(|v| ("response_format", v)),
+        absent_null_or(Just(
+            json!([{"type": "function", "function": {"name": "f"}}]),
+        ))
+        .prop_map(|v| ("tools", v)),
+        absent_null_or(Just(json!("auto"))).prop_map(|v| ("tool_choice", v)),
+        absent_null_or(Just(json!("low"))).prop_map(|v| ("reasoning_effort", v)),
+        absent_null_or(Just(json!({"effort": "high"}))).prop_map(|v| ("reasoning", v)),
+    )
+        .prop_map(|(a, b, c, d, e, f, g)| vec![a, b, c, d, e, f, g])
+}
+
+/// A valid request: model, 1–4 messages, typed fields absent, `null` or set, vendor
+/// extras.
 fn valid_request() -> impl Strategy<Value = Value> {
     (
         "[a-z0-9/._-]{1,20}",
@@ -122,22 +177,34 @@ fn valid_request() -> impl Strategy<Value = Value> {
         prop::option::of(0u32..200),
         prop::option::of(any::<u64>()),
         extras(),
+        typed_request_fields(),
+        any::<bool>(),
     )
-        .prop_map(|(model, messages, stream, temp, max_tokens, extra)| {
-            let mut m = extra;
-            m.insert("model".into(), json!(model));
-            m.insert("messages".into(), Value::Array(messages));
-            if let Some(s) = stream {
-                m.insert("stream".into(), json!(s));
-            }
-            if let Some(t) = temp {
-                m.insert("temperature".into(), json!(f64::from(t) / 100.0));
-            }
-            if let Some(n) = max_tokens {
-                m.insert("max_tokens".into(), json!(n));
-            }
-            Value::Object(m)
-        })
+        .prop_map(
+            |(model, messages, stream, temp, max_tokens, extra, typed, null_stream)| {
+                let mut m = extra;
+                for (k, v) in typed {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v);
+                    }
+                }
+                if null_stream && stream.is_none() {
+                    m.insert("stream".into(), Value::Null);
+                }
+                m.insert("model".into(), json!(model));
+                m.insert("messages".into(), Value::Array(messages));
+                if let Some(s) = stream {
+                    m.insert("stream".into(), json!(s));
+                }
+                if let Some(t) = temp {
+                    m.insert("temperature".into(), json!(f64::from(t) / 100.0));
+                }
+                if let Some(n) = max_tokens {
+                    m.insert("max_tokens".into(), json!(n));
+                }
+                Value::Object(m)
+            },
+        )
 }
 
 proptest! {

@@ -174,3 +174,23 @@ fn numbers_pass_through_digit_for_digit() {
         assert!(back.contains(literal), "{literal} changed in {back}");
     }
 }
+
+#[test]
+fn a_kept_null_yields_to_a_value_set_later() {
+    let (_, v) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n == "req_explicit_nulls.json")
+        .unwrap();
+    let mut req: ChatRequest = serde_json::from_value(v).unwrap();
+    assert_eq!(req.temperature, None);
+    assert_eq!(req.extra.get("temperature"), Some(&Value::Null));
+    req.temperature = Some(serde_json::Number::from_f64(0.5).unwrap());
+    req.messages[0].name = Some("sys".into());
+    let text = serde_json::to_string(&req).unwrap();
+    assert_eq!(text.matches("\"temperature\"").count(), 1, "{text}");
+    let back: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(back["temperature"], serde_json::json!(0.5));
+    assert_eq!(back["messages"][0]["name"], "sys");
+    assert_eq!(back["top_p"], Value::Null);
+    assert_eq!(back["user"], Value::Null);
+}

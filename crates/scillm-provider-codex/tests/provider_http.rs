@@ -15,3 +15,5 @@ mod retry;
 mod stream;
 #[path = "provider_http/support.rs"]
 mod support;
+#[path = "provider_http/wait_hints.rs"]
+mod wait_hints;

@@ -398,3 +398,57 @@ async fn forward_mode_proxies_unless_forced_local() {
         .unwrap()
         .contains("CODEX_FORWARD_BASE"));
 }
+
+#[tokio::test]
+async fn forward_mode_maps_upstream_failures_per_spec_11() {
+    use scillm_testkit::chat_mock::MockReply;
+    // Upstream 401 / 403 are never this sidecar's own 401; 5xx → 502; 429 → 429 with the
+    // upstream's wait hint as Retry-After (1.5 s → 2); an error inside a 200 like its code.
+    let cases: Vec<(MockReply, u16, &str, Option<&str>)> = vec![
+        (MockReply::status(401), 502, "upstream_error", None),
+        (MockReply::status(403), 502, "upstream_error", None),
+        (MockReply::status(500), 502, "upstream_error", None),
+        (MockReply::status(503), 502, "upstream_error", None),
+        (
+            MockReply::status(429).with_header("retry-after-ms", "1500"),
+            429,
+            "rate_limit_error",
+            Some("2"),
+        ),
+        (
+            MockReply::raw(200, r#"{"error":{"message":"quota","code":429}}"#)
+                .with_header("content-type", "application/json")
+                .with_header("retry-after", "7"),
+            429,
+            "rate_limit_error",
+            Some("7"),
+        ),
+        (MockReply::status(400), 400, "invalid_request_error", None),
+    ];
+    for (reply, status, kind, retry_after) in cases {
+        let upstream_status = reply.status;
+        let upstream = ChatMock::builder()
+            .respond_with(move |_| reply.clone())
+            .start()
+            .await
+            .unwrap();
+        let cfg = config(&[("sidecar.forward_base", json!(upstream.base_url()))]);
+        let sc = start(cfg, &[]).await;
+        for stream in [false, true] {
+            let (got, headers, body) =
+                post_chat(sc.base().as_str(), &chat_body(json!("hi"), stream)).await;
+            let what = format!("upstream {upstream_status}, stream {stream}: {body}");
+            assert_eq!(got, status, "{what}");
+            let err = error_of(&body);
+            assert_eq!(err["type"], kind, "{what}");
+            if matches!(upstream_status, 401 | 403) {
+                assert_eq!(err["code"], upstream_status, "{what}");
+            }
+            assert_eq!(
+                headers.get("retry-after").and_then(|v| v.to_str().ok()),
+                retry_after,
+                "{what}"
+            );
+        }
+    }
+}

@@ -177,7 +177,7 @@ async fn call_target(
     request.model = target.model.clone();
     let ctx = CallContext {
         deadline,
-        headers: Vec::new(),
+        headers: item.headers.0.clone(),
         api_base: item.api_base.clone(),
         api_key: item.api_key.clone(),
         stats,

@@ -42,11 +42,11 @@ mod result;
 mod router;
 mod run;
 
-pub use aggregate::Aggregator;
 pub use error::RouterError;
 pub use json_check::{JsonExpectation, JsonOutcome};
 pub use options::{make_deterministic, ParallelOptions, DEFAULT_CONCURRENCY};
-pub use request::{RequestItem, ResponseMode, RouterRequest, ROUTER_KEYS};
+pub use request::{CallerHeaders, RequestItem, ResponseMode, RouterRequest, ROUTER_KEYS};
 pub use resolve::{CODEX_AGENT, CODEX_AGENT_PREFIX};
 pub use result::{ErrorType, RetriesMeta, RouterMeta, RouterResult, EXCEPTION_MAX_CHARS};
 pub use router::Router;
+pub use scillm_core::wire::Aggregator;

@@ -16,6 +16,7 @@ pub const ROUTER_KEYS: &[&str] = &[
     "response_mode",
     "json_schema",
     "timeout",
+    "extra_headers",
 ];
 
 /// How the router asks for structured output.
@@ -65,6 +66,22 @@ pub struct RouterRequest {
     pub json_schema: Option<Value>,
     /// A timeout for this request overriding the parallel/router one.
     pub timeout: Option<Duration>,
+    /// Headers sent upstream with this request (`extra_headers`, SPEC §13); hop-by-hop
+    /// headers are dropped by the provider. Values never appear in Debug output.
+    pub headers: CallerHeaders,
+}
+
+/// Caller headers (name, value) for the upstream call; Debug shows the names only, as
+/// values may be credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CallerHeaders(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for CallerHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
 }
 
 impl RouterRequest {
@@ -78,7 +95,14 @@ impl RouterRequest {
             response_mode: None,
             json_schema: None,
             timeout: None,
+            headers: CallerHeaders::default(),
         }
+    }
+
+    /// Send header `name: value` upstream with this request.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.0.push((name.into(), value.into()));
+        self
     }
 
     /// Call `provider` directly.
@@ -162,6 +186,7 @@ impl RouterRequest {
                 )))
             }
         };
+        let headers = take_headers(&mut map)?;
         if response_mode.is_some() && json_schema.is_none() {
             return Err(invalid(
                 "response_mode \"schema_first\" needs a json_schema".to_string(),
@@ -180,6 +205,7 @@ impl RouterRequest {
             response_mode,
             json_schema,
             timeout,
+            headers,
         })
     }
 }
@@ -275,6 +301,37 @@ fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<Option<String>
     }
 }
 
+/// `extra_headers`: an object of header name → string value (numbers and booleans are
+/// written as text, as the OpenAI SDKs do).
+fn take_headers(map: &mut Map<String, Value>) -> Result<CallerHeaders, ProviderError> {
+    let obj = match map.remove("extra_headers") {
+        None | Some(Value::Null) => return Ok(CallerHeaders::default()),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            return Err(invalid(format!(
+                "extra_headers must be an object of header name to string value, not {}",
+                type_name(&other)
+            )))
+        }
+    };
+    let mut out = Vec::with_capacity(obj.len());
+    for (name, value) in obj {
+        let value = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(invalid(format!(
+                    "extra_headers[\"{name}\"] must be a string, not {}",
+                    type_name(&other)
+                )))
+            }
+        };
+        out.push((name, value));
+    }
+    Ok(CallerHeaders(out))
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -297,9 +354,20 @@ mod tests {
             "model": "m", "messages": [{"role": "user", "content": "hi"}],
             "custom_llm_provider": "codex-agent", "api_base": "http://127.0.0.1:8077/",
             "api_key": "sk-x", "response_mode": "schema_first",
-            "json_schema": {"type": "object"}, "timeout": 2.5, "vendor_x": 1
+            "json_schema": {"type": "object"}, "timeout": 2.5, "vendor_x": 1,
+            "extra_headers": {"X-Trace": "t-1", "X-Secret": "s3cr3t"}
         }))
         .unwrap();
+        let mut headers = item.headers.0.clone();
+        headers.sort();
+        assert_eq!(
+            headers,
+            vec![
+                ("X-Secret".to_string(), "s3cr3t".to_string()),
+                ("X-Trace".to_string(), "t-1".to_string())
+            ]
+        );
+        assert!(!format!("{item:?}").contains("s3cr3t"));
         assert_eq!(item.custom_llm_provider.as_deref(), Some("codex-agent"));
         assert_eq!(item.api_base.unwrap().as_str(), "http://127.0.0.1:8077");
         assert!(item.api_key.is_some());
@@ -323,6 +391,8 @@ mod tests {
             json!({"model": "m", "messages": [], "response_mode": "schema_first"}),
             json!({"model": "", "messages": []}),
             json!({"model": "m", "messages": [], "timeout": -1}),
+            json!({"model": "m", "messages": [], "extra_headers": "X-A: 1"}),
+            json!({"model": "m", "messages": [], "extra_headers": {"X-A": {"v": 1}}}),
         ];
         for c in cases {
             let e = RouterRequest::from_value(c.clone()).unwrap_err();

@@ -115,6 +115,7 @@ impl Router {
         let ctx = CallContext {
             api_base: item.api_base.clone(),
             api_key: item.api_key.clone(),
+            headers: item.headers.0.clone(),
             ..CallContext::new()
         };
         let mut last = ProviderError::new(ErrorKind::NotFound, "no deployment to call");

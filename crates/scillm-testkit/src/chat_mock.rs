@@ -53,6 +53,8 @@ pub struct MockReply {
     pub delay: Duration,
     /// `Retry-After` header value.
     pub retry_after: Option<String>,
+    /// Further response headers (set last: a `content-type` here wins).
+    pub headers: Vec<(String, String)>,
 }
 
 impl MockReply {
@@ -65,6 +67,7 @@ impl MockReply {
             raw: None,
             delay: Duration::ZERO,
             retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -98,6 +101,13 @@ impl MockReply {
         self
     }
 
+    /// Send header `name: value` (e.g. `retry-after-ms`, or `content-type:
+    /// text/event-stream` for a raw SSE body).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// Send `Retry-After: value`.
     pub fn with_retry_after(mut self, value: impl Into<String>) -> Self {
         self.retry_after = Some(value.into());
@@ -116,6 +126,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The JSON body (`Value::Null` when it was not JSON).
     pub body: Value,
+    /// When the request arrived (for measuring the gap between retries).
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {

@@ -39,8 +39,10 @@ impl Role {
     }
 }
 
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One chat message. An explicit `null` on `name`, `tool_calls`, `tool_call_id` or
+/// `reasoning_content` is kept in `extra` so it round-trips (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(remote = "Self")]
 pub struct Message {
     /// Who wrote the message.
     pub role: Role,
@@ -66,6 +68,63 @@ pub struct Message {
     /// Any other field, carried through unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What a message is read into: explicit `null`s told apart from absent fields.
+#[derive(Deserialize)]
+struct MessageIn {
+    role: Role,
+    #[serde(default, deserialize_with = "present")]
+    content: Option<Content>,
+    #[serde(default, with = "super::double_option")]
+    name: Option<Option<String>>,
+    #[serde(default, with = "super::double_option")]
+    tool_calls: Option<Option<Vec<ToolCall>>>,
+    #[serde(default, with = "super::double_option")]
+    tool_call_id: Option<Option<String>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning_content: Option<Option<String>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = MessageIn::deserialize(d)?;
+        let mut extra = m.extra;
+        let mut keep = super::nulls::Keeper::new(&mut extra);
+        let name = keep.take("name", m.name);
+        let tool_calls = keep.take("tool_calls", m.tool_calls);
+        let tool_call_id = keep.take("tool_call_id", m.tool_call_id);
+        let reasoning_content = keep.take("reasoning_content", m.reasoning_content);
+        Ok(Self {
+            role: m.role,
+            content: m.content,
+            name,
+            tool_calls,
+            tool_call_id,
+            reasoning_content,
+            extra,
+        })
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = |k: &str| match k {
+            "name" => self.name.is_some(),
+            "tool_calls" => self.tool_calls.is_some(),
+            "tool_call_id" => self.tool_call_id.is_some(),
+            "reasoning_content" => self.reasoning_content.is_some(),
+            _ => false,
+        };
+        if !super::nulls::shadowed(&self.extra, set) {
+            return Message::serialize(self, s);
+        }
+        let mut clean = self.clone();
+        super::nulls::unshadow(&mut clean.extra, set);
+        Message::serialize(&clean, s)
+    }
 }
 
 impl Message {
@@ -234,6 +293,7 @@ impl ContentPart {
                 url: url.into(),
                 detail: None,
                 extra: Map::new(),
+                bare_string: false,
             },
             extra: Map::new(),
         }
@@ -245,12 +305,16 @@ impl ContentPart {
 pub struct ImageUrl {
     /// A `data:image/…;base64,…` URL or an `https://` URL.
     pub url: String,
-    /// `auto`, `low` or `high`.
+    /// `auto`, `low` or `high`; an explicit `null` is kept in `extra`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The part gave `image_url` as a bare URL string (older clients); it is serialised
+    /// back that way while it has no `detail` or other field (SPEC §11 round trip).
+    #[serde(skip)]
+    pub bare_string: bool,
 }
 
 impl Serialize for ContentPart {
@@ -266,7 +330,18 @@ impl Serialize for ContentPart {
             ContentPart::ImageUrl { image_url, extra } => {
                 let mut m = extra.clone();
                 m.insert("type".into(), Value::from("image_url"));
-                let iu = serde_json::to_value(image_url).map_err(serde::ser::Error::custom)?;
+                let bare = image_url.bare_string
+                    && image_url.detail.is_none()
+                    && image_url.extra.is_empty();
+                let iu = if bare {
+                    Value::from(image_url.url.as_str())
+                } else {
+                    let mut iu = image_url.clone();
+                    if iu.detail.is_some() {
+                        iu.extra.remove("detail");
+                    }
+                    serde_json::to_value(iu).map_err(serde::ser::Error::custom)?
+                };
                 m.insert("image_url".into(), iu);
                 m
             }
@@ -303,15 +378,33 @@ impl<'de> Deserialize<'de> for ContentPart {
                         "an image_url part needs an \"image_url\" object with a \"url\"",
                     )
                 })?;
-                // Older clients send the URL as a bare string; normalise to the object form.
+                // Older clients send the URL as a bare string: kept as such.
                 let image_url = match raw {
                     Value::String(url) => ImageUrl {
                         url,
                         detail: None,
                         extra: Map::new(),
+                        bare_string: true,
                     },
-                    other => serde_json::from_value(other)
-                        .map_err(|e| D::Error::custom(format!("invalid image_url part: {e}")))?,
+                    Value::Object(mut o) => {
+                        let detail_null = o.get("detail").is_some_and(Value::is_null);
+                        if detail_null {
+                            o.remove("detail");
+                        }
+                        let mut iu: ImageUrl = serde_json::from_value(Value::Object(o)).map_err(
+                            |e| D::Error::custom(format!("invalid image_url part: {e}")),
+                        )?;
+                        if detail_null {
+                            iu.extra.insert("detail".into(), Value::Null);
+                        }
+                        iu
+                    }
+                    other => {
+                        return Err(D::Error::custom(format!(
+                            "invalid image_url part: image_url must be an object or a URL string, not {}",
+                            json_type(&other)
+                        )))
+                    }
                 };
                 map.remove("type");
                 Ok(ContentPart::ImageUrl {
@@ -332,18 +425,16 @@ impl<'de> Deserialize<'de> for ContentPart {
 pub struct ToolCall {
     /// The call id, echoed back by the tool reply.
     pub id: String,
-    /// Always `function` today.
-    #[serde(rename = "type", default = "function_type")]
+    /// `function` (the only type today). Empty when the JSON left `type` out: such a call
+    /// is serialised without it, so a request round-trips exactly (SPEC §11); upstream
+    /// answers get `function` filled in when they lack it.
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// The function and its raw JSON arguments.
     pub function: FunctionCall,
     /// Any other field (e.g. `index` in streamed calls).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-fn function_type() -> String {
-    "function".into()
 }
 
 /// The function of a tool call.

@@ -8,8 +8,11 @@ use super::Message;
 /// An OpenAI chat completion request.
 ///
 /// The common fields are typed; every other field lands in [`ChatRequest::extra`] and is
-/// sent on unchanged, so serialising a parsed request reproduces its JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// sent on unchanged, so serialising a parsed request reproduces its JSON. An explicit
+/// `null` on a typed optional field is kept in `extra` under its name (and yields to a
+/// value set later on the typed field), so it round-trips too (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(remote = "Self")]
 pub struct ChatRequest {
     /// The model id, possibly with a provider prefix such as `codex-agent/`.
     pub model: String,
@@ -50,7 +53,99 @@ pub struct ChatRequest {
     pub extra: Map<String, Value>,
 }
 
+/// What a request is read into: the typed optional fields tell an explicit `null`
+/// (`Some(None)`) from an absent field, in the one pass the derive makes.
+#[derive(Deserialize)]
+struct ChatRequestIn {
+    model: String,
+    messages: Vec<Message>,
+    #[serde(default, with = "super::double_option")]
+    stream: Option<Option<bool>>,
+    #[serde(default, with = "super::double_option")]
+    temperature: Option<Option<Number>>,
+    #[serde(default, with = "super::double_option")]
+    top_p: Option<Option<Number>>,
+    #[serde(default, with = "super::double_option")]
+    max_tokens: Option<Option<u64>>,
+    #[serde(default, with = "super::double_option")]
+    max_completion_tokens: Option<Option<u64>>,
+    #[serde(default, with = "super::double_option")]
+    response_format: Option<Option<Value>>,
+    #[serde(default, with = "super::double_option")]
+    tools: Option<Option<Vec<Value>>>,
+    #[serde(default, with = "super::double_option")]
+    tool_choice: Option<Option<Value>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning_effort: Option<Option<Value>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning: Option<Option<Value>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for ChatRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = ChatRequestIn::deserialize(d)?;
+        let mut extra = r.extra;
+        let mut keep = super::nulls::Keeper::new(&mut extra);
+        let stream = keep.take("stream", r.stream);
+        let temperature = keep.take("temperature", r.temperature);
+        let top_p = keep.take("top_p", r.top_p);
+        let max_tokens = keep.take("max_tokens", r.max_tokens);
+        let max_completion_tokens = keep.take("max_completion_tokens", r.max_completion_tokens);
+        let response_format = keep.take("response_format", r.response_format);
+        let tools = keep.take("tools", r.tools);
+        let tool_choice = keep.take("tool_choice", r.tool_choice);
+        let reasoning_effort = keep.take("reasoning_effort", r.reasoning_effort);
+        let reasoning = keep.take("reasoning", r.reasoning);
+        Ok(Self {
+            model: r.model,
+            messages: r.messages,
+            stream,
+            temperature,
+            top_p,
+            max_tokens,
+            max_completion_tokens,
+            response_format,
+            tools,
+            tool_choice,
+            reasoning_effort,
+            reasoning,
+            extra,
+        })
+    }
+}
+
+impl Serialize for ChatRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = |k: &str| self.is_set(k);
+        if !super::nulls::shadowed(&self.extra, set) {
+            return ChatRequest::serialize(self, s);
+        }
+        let mut clean = self.clone();
+        super::nulls::unshadow(&mut clean.extra, set);
+        ChatRequest::serialize(&clean, s)
+    }
+}
+
 impl ChatRequest {
+    /// Whether the typed field `key` holds a value.
+    fn is_set(&self, key: &str) -> bool {
+        match key {
+            "stream" => self.stream.is_some(),
+            "temperature" => self.temperature.is_some(),
+            "top_p" => self.top_p.is_some(),
+            "max_tokens" => self.max_tokens.is_some(),
+            "max_completion_tokens" => self.max_completion_tokens.is_some(),
+            "response_format" => self.response_format.is_some(),
+            "tools" => self.tools.is_some(),
+            "tool_choice" => self.tool_choice.is_some(),
+            "reasoning_effort" => self.reasoning_effort.is_some(),
+            "reasoning" => self.reasoning.is_some(),
+            _ => false,
+        }
+    }
+
     /// A request for `model` with `messages` and nothing else.
     pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
         Self {

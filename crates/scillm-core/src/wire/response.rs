@@ -22,8 +22,10 @@ pub struct Usage {
     pub extra: Map<String, Value>,
 }
 
-/// A chat completion (`object: "chat.completion"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A chat completion (`object: "chat.completion"`). An explicit `"usage": null` is kept
+/// in `extra` so it round-trips (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(remote = "Self")]
 pub struct ChatResponse {
     /// Upstream id, kept.
     pub id: String,
@@ -106,8 +108,10 @@ pub struct Choice {
     pub extra: Map<String, Value>,
 }
 
-/// A streamed chunk (`object: "chat.completion.chunk"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A streamed chunk (`object: "chat.completion.chunk"`). An explicit `"usage": null` is
+/// kept in `extra` so it round-trips (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(remote = "Self")]
 pub struct ChatChunk {
     /// Stream id (the same for every chunk of one answer).
     pub id: String,
@@ -176,8 +180,10 @@ pub struct ChunkChoice {
     pub extra: Map<String, Value>,
 }
 
-/// The incremental part of a chunk.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The incremental part of a chunk. An explicit `null` on `role`, `reasoning_content` or
+/// `tool_calls` is kept in `extra` so it round-trips (SPEC §11).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(remote = "Self")]
 pub struct Delta {
     /// Set on the first chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,6 +221,148 @@ impl Delta {
             .as_ref()
             .and_then(|c| c.as_deref())
             .unwrap_or("")
+    }
+}
+
+/// What a completion is read into: `usage: null` told apart from an absent `usage`.
+#[derive(Deserialize)]
+struct ChatResponseIn {
+    id: String,
+    #[serde(default = "completion_object")]
+    object: String,
+    #[serde(default)]
+    created: u64,
+    #[serde(default)]
+    model: String,
+    choices: Vec<Choice>,
+    #[serde(default, with = "super::double_option")]
+    usage: Option<Option<Usage>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for ChatResponse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = ChatResponseIn::deserialize(d)?;
+        let mut extra = r.extra;
+        let usage = super::nulls::Keeper::new(&mut extra).take("usage", r.usage);
+        Ok(Self {
+            id: r.id,
+            object: r.object,
+            created: r.created,
+            model: r.model,
+            choices: r.choices,
+            usage,
+            extra,
+        })
+    }
+}
+
+impl Serialize for ChatResponse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = |k: &str| k == "usage" && self.usage.is_some();
+        if !super::nulls::shadowed(&self.extra, set) {
+            return ChatResponse::serialize(self, s);
+        }
+        let mut clean = self.clone();
+        super::nulls::unshadow(&mut clean.extra, set);
+        ChatResponse::serialize(&clean, s)
+    }
+}
+
+/// What a chunk is read into: `usage: null` told apart from an absent `usage`.
+#[derive(Deserialize)]
+struct ChatChunkIn {
+    id: String,
+    #[serde(default = "chunk_object")]
+    object: String,
+    #[serde(default)]
+    created: u64,
+    #[serde(default)]
+    model: String,
+    choices: Vec<ChunkChoice>,
+    #[serde(default, with = "super::double_option")]
+    usage: Option<Option<Usage>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for ChatChunk {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let c = ChatChunkIn::deserialize(d)?;
+        let mut extra = c.extra;
+        let usage = super::nulls::Keeper::new(&mut extra).take("usage", c.usage);
+        Ok(Self {
+            id: c.id,
+            object: c.object,
+            created: c.created,
+            model: c.model,
+            choices: c.choices,
+            usage,
+            extra,
+        })
+    }
+}
+
+impl Serialize for ChatChunk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = |k: &str| k == "usage" && self.usage.is_some();
+        if !super::nulls::shadowed(&self.extra, set) {
+            return ChatChunk::serialize(self, s);
+        }
+        let mut clean = self.clone();
+        super::nulls::unshadow(&mut clean.extra, set);
+        ChatChunk::serialize(&clean, s)
+    }
+}
+
+/// What a delta is read into: explicit `null`s told apart from absent fields.
+#[derive(Deserialize)]
+struct DeltaIn {
+    #[serde(default, with = "super::double_option")]
+    role: Option<Option<Role>>,
+    #[serde(default, with = "super::double_option")]
+    content: Option<Option<String>>,
+    #[serde(default, with = "super::double_option")]
+    reasoning_content: Option<Option<String>>,
+    #[serde(default, with = "super::double_option")]
+    tool_calls: Option<Option<Vec<Value>>>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for Delta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let dl = DeltaIn::deserialize(d)?;
+        let mut extra = dl.extra;
+        let mut keep = super::nulls::Keeper::new(&mut extra);
+        let role = keep.take("role", dl.role);
+        let reasoning_content = keep.take("reasoning_content", dl.reasoning_content);
+        let tool_calls = keep.take("tool_calls", dl.tool_calls);
+        Ok(Self {
+            role,
+            content: dl.content,
+            reasoning_content,
+            tool_calls,
+            extra,
+        })
+    }
+}
+
+impl Serialize for Delta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set = |k: &str| match k {
+            "role" => self.role.is_some(),
+            "reasoning_content" => self.reasoning_content.is_some(),
+            "tool_calls" => self.tool_calls.is_some(),
+            _ => false,
+        };
+        if !super::nulls::shadowed(&self.extra, set) {
+            return Delta::serialize(self, s);
+        }
+        let mut clean = self.clone();
+        super::nulls::unshadow(&mut clean.extra, set);
+        Delta::serialize(&clean, s)
     }
 }
 

@@ -76,7 +76,7 @@ impl From<ProviderError> for ApiError {
         Self {
             status,
             body: Box::new(e.to_error_body()),
-            retry_after_s: e.retry_after.map(|d| d.as_secs().max(1)),
+            retry_after_s: e.retry_after_header_secs(),
         }
     }
 }

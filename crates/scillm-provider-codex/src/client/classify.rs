@@ -3,11 +3,10 @@
 use std::error::Error as _;
 use std::time::SystemTime;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use scillm_core::retry::parse_retry_after;
+use reqwest::header::HeaderMap;
+use scillm_core::retry::wait_hint;
 use scillm_core::wire::ChatResponse;
-use scillm_core::{ErrorKind, ProviderError};
-use serde_json::error::Category;
+use scillm_core::{upstream, ErrorKind, ProviderError};
 
 /// A transport failure typed by cause: timeouts are [`ErrorKind::Timeout`], a body that
 /// cannot be decoded is [`ErrorKind::InvalidResponse`], everything else on the wire
@@ -46,41 +45,39 @@ pub fn reqwest_error(e: &reqwest::Error) -> ProviderError {
 }
 
 /// The error for a non-2xx answer: typed by status, with the body excerpt and the
-/// upstream's `Retry-After` (delta-seconds or HTTP-date).
+/// upstream's wait hint ([`wait_hint`]: `retry-after-ms`, `Retry-After`, …).
 pub fn status_error(status: u16, headers: &HeaderMap, body: &str) -> ProviderError {
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    ProviderError::from_status(status, body).with_retry_after(retry_after)
+    with_wait_hint(ProviderError::from_status(status, body), headers)
 }
 
-/// Parse a 2xx body as a chat completion. A body that is not JSON, or JSON of another
-/// shape, is an [`ErrorKind::InvalidResponse`] error carrying the status and an excerpt
-/// (and is retried).
+/// Attach the wait hint `headers` give for the status `err` stands for (an error inside
+/// a 2xx stands for the status it names).
+pub fn with_wait_hint(err: ProviderError, headers: &HeaderMap) -> ProviderError {
+    let hint = err
+        .status
+        .and_then(|s| wait_hint(s, headers, SystemTime::now()));
+    match hint {
+        Some(h) => err.with_retry_after(Some(h)),
+        None => err,
+    }
+}
+
+/// Parse a 2xx body as a chat completion, leniently (SPEC §11, [`upstream`]). A body
+/// that is not JSON or has no `choices[0].message` is an [`ErrorKind::InvalidResponse`]
+/// error carrying the status and an excerpt (and is retried); an error inside the body
+/// is typed by the status it names, with the wait hint of `headers`.
 pub fn parse_completion(
     status: u16,
+    headers: &HeaderMap,
     body: impl AsRef<[u8]>,
 ) -> Result<ChatResponse, ProviderError> {
-    let body = body.as_ref();
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            Category::Data => "JSON that is not a chat completion",
-            Category::Io | Category::Syntax | Category::Eof => "a body that is not JSON",
-        };
-        ProviderError::new(
-            ErrorKind::InvalidResponse,
-            format!("upstream answered HTTP {status} with {what} ({e})"),
-        )
-        .with_status(status)
-        .with_body(&String::from_utf8_lossy(body))
-    })
+    upstream::completion_from_slice(status, body.as_ref()).map_err(|e| with_wait_hint(e, headers))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
     use std::time::Duration;
 
     #[test]
@@ -97,17 +94,33 @@ mod tests {
     }
 
     #[test]
+    fn an_error_inside_a_200_gets_the_wait_hint_of_its_status() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        let e =
+            parse_completion(200, &h, r#"{"error":{"message":"slow","code":429}}"#).unwrap_err();
+        assert_eq!((e.kind, e.status), (ErrorKind::RateLimited, Some(429)));
+        assert_eq!(e.retry_after, Some(Duration::from_millis(1500)));
+        assert!(e.message.ends_with("slow"));
+    }
+
+    #[test]
     fn garbage_and_wrong_shapes_are_invalid_responses() {
-        let e = parse_completion(200, "<html>oops</html>").unwrap_err();
+        let h = HeaderMap::new();
+        let e = parse_completion(200, &h, "<html>oops</html>").unwrap_err();
         assert_eq!((e.kind, e.status), (ErrorKind::InvalidResponse, Some(200)));
         assert_eq!(e.body_excerpt.as_deref(), Some("<html>oops</html>"));
-        let e = parse_completion(200, r#"{"hello":1}"#).unwrap_err();
+        let e = parse_completion(200, &h, r#"{"hello":1}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidResponse);
         let ok = parse_completion(
             200,
+            &h,
             r#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
         )
         .unwrap();
         assert_eq!(ok.first_text(), "hi");
+        let bare =
+            parse_completion(200, &h, r#"{"choices":[{"message":{"content":"ok"}}]}"#).unwrap();
+        assert_eq!(bare.first_text(), "ok");
     }
 }

@@ -12,14 +12,15 @@ mod sse;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use scillm_core::config::CodexAgentConfig;
 use scillm_core::retry::run_with_retry;
-use scillm_core::wire::{ChatRequest, ChatResponse};
+use scillm_core::wire::{Aggregator, ChatRequest, ChatResponse};
 use scillm_core::{
     ApiBase, CallContext, ChunkStream, ErrorKind, ProviderError, RetryPolicy, RetryStats,
 };
 
-pub use classify::{parse_completion, reqwest_error, status_error};
+pub use classify::{parse_completion, reqwest_error, status_error, with_wait_hint};
 pub use headers::{build_headers, HOP_BY_HOP};
 
 /// One prepared upstream call: where it goes, with which headers and body.
@@ -84,7 +85,24 @@ impl HttpChatClient {
     /// A client named `label` (used in logs and errors) with the retry policy and timeouts
     /// of `config`. Builds the one connection pool this provider instance uses.
     pub fn new(label: &'static str, config: &CodexAgentConfig) -> Result<Self, ProviderError> {
-        let attempt_timeout = non_zero(config.attempt_timeout());
+        Self::with_policy(
+            label,
+            config.retry_policy(),
+            config.attempt_timeout(),
+            config.deadline(),
+        )
+    }
+
+    /// A client named `label` with an explicit retry policy, per-attempt timeout and
+    /// overall deadline (zero durations mean none), e.g. the sidecar's forward mode, which
+    /// leaves retries to its own caller.
+    pub fn with_policy(
+        label: &'static str,
+        policy: RetryPolicy,
+        attempt_timeout: Duration,
+        call_deadline: Duration,
+    ) -> Result<Self, ProviderError> {
+        let attempt_timeout = non_zero(attempt_timeout);
         let http = reqwest::Client::builder()
             .user_agent(concat!("scillm/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -100,9 +118,9 @@ impl HttpChatClient {
         Ok(Self {
             label,
             http,
-            policy: config.retry_policy(),
+            policy,
             attempt_timeout,
-            call_deadline: non_zero(config.deadline()),
+            call_deadline: non_zero(call_deadline),
         })
     }
 
@@ -122,6 +140,10 @@ impl HttpChatClient {
     }
 
     /// Send `call` and return the complete answer, retrying per the policy.
+    ///
+    /// The body is read leniently (SPEC §11); an error inside a 2xx is retried like the
+    /// status it names; an upstream that streams anyway has its events folded into one
+    /// answer.
     pub async fn chat(
         &self,
         call: UpstreamCall,
@@ -138,8 +160,13 @@ impl HttpChatClient {
                     if !(200..300).contains(&status) {
                         return Err(error_answer(resp).await);
                     }
+                    if sse::is_declared_event_stream(&resp) {
+                        let stream = sse::chunk_stream(resp, self.attempt_timeout, deadline);
+                        return fold(stream).await.map(|r| (r, Some(status)));
+                    }
+                    let headers = resp.headers().clone();
                     let body = resp.bytes().await.map_err(|e| reqwest_error(&e))?;
-                    parse_completion(status, &body).map(|r| (r, Some(status)))
+                    parse_completion(status, &headers, &body).map(|r| (r, Some(status)))
                 })
                 .await
             }
@@ -149,42 +176,44 @@ impl HttpChatClient {
 
     /// Send `call` (its body must ask for `stream: true`) and return the chunk stream.
     ///
-    /// Retries cover establishing the stream (an error status before the first byte);
-    /// once chunks flow, a failure ends the stream with one error item.
+    /// Retries cover establishing the stream: an error status, or an error (or unreadable
+    /// data) in the first event, before any chunk was handed on. Once chunks flow, a
+    /// failure ends the stream with one error item. An upstream that answers with one JSON
+    /// completion instead is given as a stream of that answer.
     pub async fn chat_stream(
         &self,
         call: UpstreamCall,
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
         let deadline = self.deadline_for(ctx);
-        let resp = run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
+        run_with_retry(&self.policy, deadline, &ctx.stats, self.label, |_| {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
                 with_budget(budget, async {
                     let resp = self.send(call).await?;
                     let status = resp.status().as_u16();
-                    if (200..300).contains(&status) {
-                        return Ok((resp, Some(status)));
+                    if !(200..300).contains(&status) {
+                        return Err(error_answer(resp).await);
                     }
-                    Err(error_answer(resp).await)
+                    if sse::is_event_stream(&resp) {
+                        let mut stream = sse::chunk_stream(resp, self.attempt_timeout, deadline);
+                        let first = match stream.next().await {
+                            Some(item) => item?,
+                            None => return Ok((empty_stream(), Some(status))),
+                        };
+                        let rest = futures::stream::iter([Ok(first)]).chain(stream);
+                        return Ok((Box::pin(rest) as ChunkStream, Some(status)));
+                    }
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await.map_err(|e| reqwest_error(&e))?;
+                    let completion = parse_completion(status, &headers, &body)?;
+                    Ok((sse::completion_as_stream(completion), Some(status)))
                 })
                 .await
             }
         })
-        .await?;
-        if sse::is_event_stream(&resp) {
-            return Ok(sse::chunk_stream(resp, self.attempt_timeout, deadline));
-        }
-        // An upstream that ignored `stream: true` answered with one JSON completion.
-        let status = resp.status().as_u16();
-        let budget = self.attempt_budget(deadline)?;
-        let body = with_budget(budget, async {
-            resp.bytes().await.map_err(|e| reqwest_error(&e))
-        })
-        .await?;
-        let completion = parse_completion(status, &body)?;
-        Ok(sse::completion_as_stream(completion))
+        .await
     }
 
     async fn send(&self, call: &UpstreamCall) -> Result<reqwest::Response, ProviderError> {
@@ -232,6 +261,25 @@ async fn error_answer(mut resp: reqwest::Response) -> ProviderError {
         }
     }
     status_error(status, &headers, &String::from_utf8_lossy(&body))
+}
+
+/// Fold a chunk stream into one answer; an error item ends it with that error.
+async fn fold(mut stream: ChunkStream) -> Result<ChatResponse, ProviderError> {
+    let mut agg = Aggregator::default();
+    let mut model = String::new();
+    while let Some(item) = stream.next().await {
+        let chunk = item?;
+        if model.is_empty() {
+            model.clone_from(&chunk.model);
+        }
+        agg.push(chunk);
+    }
+    Ok(agg.finish(&model))
+}
+
+/// A stream that ended at once (`[DONE]` with no chunk before it).
+fn empty_stream() -> ChunkStream {
+    Box::pin(futures::stream::empty())
 }
 
 /// Set the request up for a complete answer (`stream` off) or a streamed one.

@@ -1,19 +1,23 @@
 //! Server-sent events from upstream parsed into [`ChatChunk`]s.
 //!
-//! The stream ends cleanly at `data: [DONE]` (or at end of body once every choice has a
-//! `finish_reason`). An SSE error event, a chunk that does not parse, a cut connection or
-//! a stall past the timeout ends it with exactly one error item.
+//! Chunks are read leniently (SPEC §11, [`scillm_core::upstream`]): missing metadata is
+//! filled in, usage-only chunks are kept. The stream ends cleanly at `data: [DONE]` (or at
+//! end of body once every choice has a `finish_reason`). An SSE error event or a chunk
+//! carrying an error (typed by the status it names, with the response's wait hint), a
+//! chunk that cannot be read, a cut connection or a stall past the timeout ends it with
+//! exactly one error item.
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use scillm_core::upstream::{self, StreamIds};
 use scillm_core::wire::{ChatChunk, ChatResponse, Delta};
 use scillm_core::{ChunkStream, ErrorKind, ProviderError};
 
-use super::classify::reqwest_error;
+use super::classify::{reqwest_error, with_wait_hint};
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
@@ -25,6 +29,19 @@ pub(super) fn is_event_stream(resp: &reqwest::Response) -> bool {
         .is_none_or(|v| !v.trim_start().starts_with("application/json"))
 }
 
+/// Whether the answer says it is an event stream (`text/event-stream`): a non-stream
+/// request answered that way is read as a stream and folded into one answer.
+pub(super) fn is_declared_event_stream(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
 /// The chunks of an SSE answer. `idle` bounds the wait for each event; `deadline` bounds
 /// the whole stream.
 pub(super) fn chunk_stream(
@@ -33,9 +50,11 @@ pub(super) fn chunk_stream(
     deadline: Option<Instant>,
 ) -> ChunkStream {
     let state = SseState {
+        headers: resp.headers().clone(),
         events: Box::pin(resp.bytes_stream().eventsource()),
         idle,
         deadline,
+        ids: StreamIds::default(),
         ended: false,
         finished: false,
     };
@@ -49,9 +68,11 @@ pub(super) fn chunk_stream(
     }))
 }
 
-/// A complete answer given as a stream: one chunk per choice.
+/// A complete answer given as a stream: one chunk per choice, the last one carrying the
+/// usage.
 pub(super) fn completion_as_stream(resp: ChatResponse) -> ChunkStream {
-    let chunks: Vec<Result<ChatChunk, ProviderError>> = resp
+    let usage = resp.usage.clone();
+    let mut chunks: Vec<Result<ChatChunk, ProviderError>> = resp
         .choices
         .into_iter()
         .map(|choice| {
@@ -83,11 +104,18 @@ pub(super) fn completion_as_stream(resp: ChatResponse) -> ChunkStream {
             Ok(chunk)
         })
         .collect();
+    if let Some(Ok(last)) = chunks.last_mut() {
+        last.usage = usage;
+    }
     Box::pin(futures::stream::iter(chunks))
 }
 
 struct SseState {
+    /// The response headers, for the wait hint of an error event.
+    headers: HeaderMap,
     events: Events,
+    /// The stream's id and `created`, for chunks that lack them.
+    ids: StreamIds,
     idle: Option<Duration>,
     deadline: Option<Instant>,
     /// An error item was yielded: nothing follows it.
@@ -118,7 +146,10 @@ impl SseState {
                 return None;
             }
             if event.event == "error" {
-                return Some(Err(stream_error(data)));
+                return Some(Err(with_wait_hint(
+                    upstream::error_from_event(data),
+                    &self.headers,
+                )));
             }
             return Some(self.parse_chunk(data));
         }
@@ -162,59 +193,11 @@ impl SseState {
     }
 
     fn parse_chunk(&mut self, data: &str) -> Result<ChatChunk, ProviderError> {
-        let value: serde_json::Value = serde_json::from_str(data).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidResponse,
-                format!("an upstream stream event is not JSON ({e})"),
-            )
-            .with_body(data)
-        })?;
-        if value.get("error").is_some() && value.get("choices").is_none() {
-            return Err(stream_error(data));
-        }
-        let chunk: ChatChunk = serde_json::from_value(value).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidResponse,
-                format!("an upstream stream event is not a chat chunk ({e})"),
-            )
-            .with_body(data)
-        })?;
+        let chunk = upstream::chunk_from_str(data, &mut self.ids)
+            .map_err(|e| with_wait_hint(e, &self.headers))?;
         if !chunk.choices.is_empty() {
             self.finished = chunk.choices.iter().all(|c| c.finish_reason.is_some());
         }
         Ok(chunk)
-    }
-}
-
-/// The error an SSE error event stands for, with the upstream's message when it has one.
-fn stream_error(data: &str) -> ProviderError {
-    let message = serde_json::from_str::<serde_json::Value>(data)
-        .ok()
-        .and_then(|v| {
-            let err = v.get("error").unwrap_or(&v);
-            err.get("message")
-                .and_then(|m| m.as_str())
-                .or_else(|| err.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| data.chars().take(200).collect());
-    ProviderError::new(
-        ErrorKind::InvalidResponse,
-        format!("the upstream stream reported an error: {message}"),
-    )
-    .with_body(data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_events_keep_the_upstream_message() {
-        let e = stream_error(r#"{"error":{"message":"codex exited 1","type":"upstream_error"}}"#);
-        assert_eq!(e.kind, ErrorKind::InvalidResponse);
-        assert!(e.message.ends_with("codex exited 1"), "{}", e.message);
-        let e = stream_error("plain text");
-        assert!(e.message.ends_with("plain text"));
     }
 }

@@ -112,7 +112,7 @@ impl From<ProviderError> for ApiError {
             retry_after: None,
         };
         if e.kind == ErrorKind::Overloaded || e.kind == ErrorKind::RateLimited {
-            out.retry_after = Some(e.retry_after.map(|d| d.as_secs().max(1)).unwrap_or(1));
+            out.retry_after = Some(e.retry_after_header_secs().unwrap_or(1));
         }
         out
     }

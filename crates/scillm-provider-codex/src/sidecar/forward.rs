@@ -1,17 +1,26 @@
 //! Forward mode (`CODEX_FORWARD_BASE` + `CODEX_FORWARD_TOKEN`): the request is proxied to
 //! `{forward_base}/v1/chat/completions` unless it is forced local (`X-Codex-Force-Local`
-//! or a `codex-agent/` model). Status, body and streams are passed back as they come.
+//! or a `codex-agent/` model).
+//!
+//! The request body goes on as received. The answer is read with the same lenient client
+//! as the providers (SPEC §11) and answered as a well-formed completion or stream, every
+//! upstream field kept. Upstream failures are answered per §11: an upstream 401/403 is
+//! 502 `upstream_error` (never this sidecar's own 401), 5xx → 502, 429 → 429 with the
+//! upstream's wait hint as `Retry-After`; an error inside a 2xx is answered like the
+//! status it names. Retries are left to this sidecar's caller.
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
-use futures::TryStreamExt;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use scillm_core::wire::ChatRequest;
-use scillm_core::ApiBase;
-use secrecy::ExposeSecret;
+use scillm_core::{ApiBase, CallContext, ErrorKind, ProviderError, RetryPolicy};
+use tokio::sync::mpsc;
 
 use super::error::ApiError;
+use super::sse;
 use super::state::Sidecar;
+use crate::client::{build_headers, chat_url, HttpChatClient, UpstreamCall};
 
 /// The header that keeps a request on this sidecar's own CLI.
 pub const FORCE_LOCAL_HEADER: &str = "x-codex-force-local";
@@ -36,62 +45,87 @@ pub fn target(sidecar: &Sidecar, force_local: bool, req: &ChatRequest) -> Option
     (!force_local && !req.model.starts_with("codex-agent/")).then_some(base)
 }
 
-/// Proxy `body` to `base`.
-pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Bytes) -> Response {
-    let mut rb = sidecar
-        .inner
-        .http
-        .post(base.chat_completions_url())
-        // The same bound as a local CLI run: a forward target is another sidecar.
-        .timeout(
-            scillm_core::config::secs(sidecar.config().sidecar.abs_timeout_s)
-                .max(std::time::Duration::from_secs(1)),
-        )
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.clone());
-    if let Some(token) = &sidecar.config().sidecar.forward_token {
-        rb = rb.bearer_auth(token.expose_secret());
-    }
-    let upstream = match rb.send().await {
-        Ok(r) => r,
-        Err(e) => return failure(base, &e),
+/// The forward-mode client: no retries of its own, every attempt bounded by
+/// `ABS_TIMEOUT_S` (the same bound as a local CLI run).
+pub fn client(config: &scillm_core::Config) -> Result<HttpChatClient, ProviderError> {
+    let bound = scillm_core::config::secs(config.sidecar.abs_timeout_s)
+        .max(std::time::Duration::from_secs(1));
+    let policy = RetryPolicy {
+        max_retries: 0,
+        ..RetryPolicy::default()
     };
-    let status =
-        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = upstream
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
-    let retry_after = upstream
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
-    let stream = upstream.bytes_stream().map_err(std::io::Error::other);
-    let mut resp = Response::new(Body::from_stream(stream));
-    *resp.status_mut() = status;
-    if let Some(ct) = content_type {
-        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
-    }
-    if let Some(ra) = retry_after {
-        resp.headers_mut().insert(header::RETRY_AFTER, ra);
-    }
-    resp
+    HttpChatClient::with_policy("forward", policy, bound, bound)
 }
 
-fn failure(base: &ApiBase, e: &reqwest::Error) -> Response {
-    use axum::response::IntoResponse;
-    let err = if e.is_timeout() {
-        ApiError::timeout(
-            "forward_timeout",
-            format!("the forward base {base} did not answer in time"),
-        )
-    } else {
-        ApiError::upstream(
-            "forward_unreachable",
-            format!("cannot reach the forward base {base} (CODEX_FORWARD_BASE): {e}"),
-        )
+/// Proxy `body` (the request as received; `stream` says which answer it asked for) to
+/// `base`.
+pub async fn forward(sidecar: &Sidecar, base: &ApiBase, body: &Bytes, stream: bool) -> Response {
+    let call = match prepare(sidecar, base, body) {
+        Ok(c) => c,
+        Err(e) => return failure(base, e).into_response(),
     };
-    err.into_response()
+    let client = &sidecar.inner.forward;
+    let ctx = CallContext::new();
+    if !stream {
+        return match client.chat(call, &ctx).await {
+            Ok(resp) => (StatusCode::OK, Json(resp)).into_response(),
+            Err(e) => failure(base, e).into_response(),
+        };
+    }
+    let mut chunks = match client.chat_stream(call, &ctx).await {
+        Ok(s) => s,
+        Err(e) => return failure(base, e).into_response(),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let base = base.clone();
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(item) = chunks.next().await {
+            let event = match item {
+                Ok(chunk) => sse::chunk_event(&chunk),
+                Err(e) => {
+                    let _ = tx.send(sse::error_event(&failure(&base, e)));
+                    return;
+                }
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(sse::done_event());
+    });
+    sse::from_channel(rx)
+}
+
+fn prepare(sidecar: &Sidecar, base: &ApiBase, body: &Bytes) -> Result<UpstreamCall, ProviderError> {
+    let token = sidecar.config().sidecar.forward_token.as_ref();
+    Ok(UpstreamCall {
+        url: chat_url(base)?,
+        headers: build_headers(&[], token, &[])?,
+        body: body.clone(),
+    })
+}
+
+/// The answer for a failed forward: §11's mapping, with the forward base named when it
+/// could not be reached.
+fn failure(base: &ApiBase, e: ProviderError) -> ApiError {
+    match e.kind {
+        ErrorKind::Timeout => ApiError::timeout(
+            "forward_timeout",
+            format!(
+                "the forward base {base} did not answer in time: {}",
+                e.message
+            ),
+        ),
+        ErrorKind::Connect => ApiError::upstream(
+            "forward_unreachable",
+            format!(
+                "cannot reach the forward base {base} (CODEX_FORWARD_BASE): {}",
+                e.message
+            ),
+        ),
+        _ => ApiError::from(e),
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub async fn chat(State(sidecar): State<Sidecar>, body: ChatBody) -> Response {
         return echo::respond(req, &sc.echo_reply);
     }
     if let Some(base) = forward::target(&sidecar, body.force_local, req) {
-        return forward::forward(&sidecar, &base, &body.raw).await;
+        return forward::forward(&sidecar, &base, &body.raw, req.is_stream()).await;
     }
     let answer = if req.is_stream() {
         cli_stream::stream(&sidecar, req).await

@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::time::Duration;
 
 use scillm_core::Config;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +35,8 @@ pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) limiter: Limiter,
     pub(crate) cli: CliBackend,
-    pub(crate) http: reqwest::Client,
+    /// The forward-mode client (lenient reading, no retries of its own).
+    pub(crate) forward: crate::client::HttpChatClient,
     /// Cancelled when the server shuts down: every running CLI group is killed.
     pub(crate) shutdown: CancellationToken,
 }
@@ -57,16 +57,14 @@ impl Sidecar {
         let sc = &config.sidecar;
         let limiter = Limiter::new(sc.max_concurrency.max(1), sc.queue_size);
         let cli = CliBackend::new(&config, cli_env);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| SidecarError::Client(e.to_string()))?;
+        let forward =
+            super::forward::client(&config).map_err(|e| SidecarError::Client(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 limiter,
                 cli,
-                http,
+                forward,
                 shutdown: CancellationToken::new(),
             }),
         })

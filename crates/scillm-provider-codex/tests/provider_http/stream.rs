@@ -108,25 +108,23 @@ async fn an_error_event_ends_the_stream_with_one_error() {
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(text(&items), "partial");
     let err = items[1].as_ref().unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidResponse);
+    // SPEC §11: an error event without a status, code or type is a server error.
+    assert_eq!(err.kind, ErrorKind::Server);
     assert!(err.message.contains("codex exited 1"), "{}", err.message);
 }
 
 #[tokio::test]
-async fn a_data_error_object_also_ends_the_stream() {
-    let body = "data: {\"error\":{\"message\":\"overloaded\"}}\n\n".to_string();
-    let (server, _) = upstream(vec![sse(body)]).await;
-    let stream = codex(&server.uri(), &[])
+async fn a_data_error_object_in_the_first_event_fails_the_call_and_is_retried() {
+    let body = "data: {\"error\":{\"message\":\"overloaded\",\"code\":503}}\n\n".to_string();
+    let (server, seen) = upstream(vec![sse(body)]).await;
+    let err = codex(&server.uri(), &[])
         .chat_stream(hi(), &CallContext::new())
         .await
+        .err()
         .unwrap();
-    let items = collect(stream).await;
-    assert_eq!(items.len(), 1);
-    assert!(items[0]
-        .as_ref()
-        .unwrap_err()
-        .message
-        .contains("overloaded"));
+    assert_eq!((err.kind, err.status), (ErrorKind::Server, Some(503)));
+    assert!(err.message.contains("overloaded"), "{}", err.message);
+    assert_eq!(seen.count(), 3, "retried like a 503");
 }
 
 #[tokio::test]

@@ -34,6 +34,7 @@ pub(super) async fn chat(
     let seq = state.count.fetch_add(1, Ordering::SeqCst);
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let req = RecordedRequest {
+        at: std::time::Instant::now(),
         seq,
         path: uri.path().to_string(),
         headers: headers
@@ -96,6 +97,14 @@ fn render(reply: MockReply, seq: usize, model: &str, stream: bool) -> Response {
         .and_then(|v| HeaderValue::from_str(&v).ok())
     {
         resp.headers_mut().insert("retry-after", ra);
+    }
+    for (name, value) in reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().insert(n, v);
+        }
     }
     resp
 }
