@@ -10,8 +10,8 @@ use scillm_core::wire::{ChatChunk, ChatResponse, ChunkChoice, Delta};
 use scillm_core::ChunkStream;
 use serde_json::{json, Map, Value};
 
-use crate::aggregate::Aggregator;
 use crate::router::Inner;
+use scillm_core::wire::Aggregator;
 
 /// `answer` as a stream: per choice, one chunk with the role, the whole content and the
 /// tool calls, then one with its `finish_reason`; usage on the last chunk.
