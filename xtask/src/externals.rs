@@ -1,6 +1,7 @@
 //! External tools the test suite drives for real: the official OpenAI Python SDK, pytest
-//! and maturin (in a venv; maturin builds the `scillm` Python package) and the Codex CLI
-//! (npm package), installed under the workspace.
+//! and maturin (in a venv; maturin builds the `scillm` Python package), the Codex CLI (npm
+//! package), installed under the workspace, and Debian's `redis-server` (tests start their
+//! own throw-away servers from it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +41,37 @@ pub struct Externals {
     pub python: PathBuf,
     /// The `codex` binary.
     pub codex: PathBuf,
+    /// The `redis-server` binary.
+    pub redis: PathBuf,
+}
+
+/// Where Debian's `redis-server` package puts the binary.
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// `redis-server`, installed with apt when missing (CI runs as root; elsewhere the error
+/// says what to install).
+fn redis_server() -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(REDIS_SERVER);
+    let works = |p: &Path| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !works(&path) {
+        run_cmd(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "redis-server"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("installing redis-server (as root: apt-get install redis-server)")?;
+    }
+    anyhow::ensure!(
+        works(&path),
+        "{REDIS_SERVER} does not run; install Debian's redis-server package"
+    );
+    Ok(path)
 }
 
 /// Install what is missing and return the paths.
@@ -78,10 +110,12 @@ pub fn install(root: &Path) -> anyhow::Result<Externals> {
         )
         .context("installing the Codex CLI from npm")?;
     }
+    let redis = redis_server()?;
     Ok(Externals {
         venv,
         python,
         codex,
+        redis,
     })
 }
 

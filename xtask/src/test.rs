@@ -53,6 +53,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             ])
             .env("SCILLM_TEST_PYTHON", &ext.python)
             .env("SCILLM_TEST_CODEX", &ext.codex)
+            .env("SCILLM_TEST_REDIS", &ext.redis)
             .env("SCILLM_REQUIRE_EXTERNAL", "1"),
     )?;
     python::test(&ext)?;

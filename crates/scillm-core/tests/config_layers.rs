@@ -305,3 +305,37 @@ fn describe_names_each_source() {
     assert_eq!(find("sidecar.echo").2, "explicit value sidecar.echo");
     assert_eq!(find("codex_agent.max_retries").2, "default");
 }
+
+#[test]
+fn state_and_cache_sections_load_and_the_redis_url_stays_secret() {
+    let f =
+        toml_file("[cache]\nmode = \"disk\"\nttl_s = 60\npath = \"/tmp/c\"\ncache_stream = true\n");
+    let loaded = ConfigLoader::new()
+        .file(f.path())
+        .env_from([("SCILLM_REDIS_URL", "redis://:pw-hunter2@127.0.0.1:6379/0")])
+        .load_with_sources()
+        .unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.cache.mode, scillm_core::config::CacheMode::Disk);
+    assert_eq!(c.cache.ttl(), std::time::Duration::from_secs(60));
+    assert!(c.cache.cache_stream && !c.cache.cache_nondeterministic);
+    assert_eq!(
+        c.state
+            .redis_url
+            .as_ref()
+            .map(|u| u.expose_secret().to_string()),
+        Some("redis://:pw-hunter2@127.0.0.1:6379/0".to_string())
+    );
+    let shown = format!("{c:?} {:?}", loaded.describe());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    // A bare REDIS_URL belongs to other programs; an unknown cache key is an error.
+    let c = ConfigLoader::new()
+        .no_file()
+        .env_from([("REDIS_URL", "redis://127.0.0.1:1")])
+        .load()
+        .unwrap();
+    assert!(c.state.redis_url.is_none());
+    let bad = toml_file("[cache]\nmode = \"memory\"\n");
+    let msg = load_err(ConfigLoader::new().file(bad.path()).env_from(no_env()));
+    assert!(msg.contains("memory"), "{msg}");
+}

@@ -12,4 +12,7 @@ pub enum RouterError {
         /// Why, and what to do about it.
         message: String,
     },
+    /// The `[cache]` section cannot be used (the message says what to set).
+    #[error("{0}")]
+    Cache(String),
 }

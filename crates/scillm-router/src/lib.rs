@@ -29,6 +29,8 @@
 //! ```
 
 mod aggregate;
+mod cache;
+mod cache_stream;
 mod deployments;
 mod error;
 mod execute;

@@ -144,6 +144,10 @@ pub struct RouterMeta {
     /// Retry stats, only when `router.retry_meta` (`SCILLM_RETRY_META=1`) is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<RetriesMeta>,
+    /// Whether the answer came from the response cache (SPEC §18); absent when `[cache]`
+    /// is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_hit: Option<bool>,
 }
 
 impl RouterMeta {
@@ -167,6 +171,7 @@ impl RouterMeta {
             fallback_used: false,
             model_fallback: None,
             retries: None,
+            cache_hit: None,
         }
     }
 

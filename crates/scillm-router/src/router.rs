@@ -4,9 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
+use scillm_cache::{CacheDirectives, CachePlan};
 use scillm_core::wire::{ChatRequest, ChatResponse};
 use scillm_core::{ChunkStream, Config, ErrorKind, ProviderError};
 
+use crate::cache::CacheSlot;
+use crate::cache_stream;
 use crate::deployments::DeploymentTable;
 use crate::error::RouterError;
 use crate::failover::Policy;
@@ -26,6 +29,7 @@ pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) resolver: Resolver,
     pub(crate) policy: Policy,
+    pub(crate) cache: CacheSlot,
 }
 
 /// Routes chat requests to providers: resolution, failover, JSON checks and bounded
@@ -56,6 +60,7 @@ impl Router {
         state: Arc<dyn RouterState>,
     ) -> Result<Self, RouterError> {
         let table = DeploymentTable::build(&config, state.as_ref())?;
+        let cache = CacheSlot::new(&config)?;
         let resolver = Resolver::new(Arc::clone(&config), table);
         let router = &config.router;
         let policy = Policy {
@@ -70,6 +75,7 @@ impl Router {
                 config,
                 resolver,
                 policy,
+                cache,
             }),
         })
     }
@@ -146,7 +152,36 @@ impl Router {
         &self,
         request: impl Into<RouterRequest>,
     ) -> Result<RoutedStream, Box<crate::RouterResult>> {
-        stream::open(&self.inner, request.into()).await
+        let mut item: RouterRequest = request.into();
+        // The directives are for this router; an upstream would refuse the unknown field.
+        let directives = CacheDirectives::take(&mut item.request);
+        let mut store_key = None;
+        let cache = self.inner.cache.get().await;
+        if let Some(cache) = cache {
+            if let CachePlan::Use { key, read, write } = cache.plan(&item.request, directives) {
+                if read {
+                    if let Some(hit) = cache.get(&key).await {
+                        let mut meta = crate::RouterMeta::new(0);
+                        meta.model = Some(item.request.model.clone());
+                        meta.cache_hit = Some(true);
+                        return Ok(RoutedStream {
+                            meta,
+                            attempts: 0,
+                            stream: cache_stream::replay(hit),
+                        });
+                    }
+                }
+                store_key = write.then_some(key);
+            }
+        }
+        let mut routed = stream::open(&self.inner, item).await?;
+        routed.meta.cache_hit = cache.map(|_| false);
+        if let Some(key) = store_key {
+            let model = routed.meta.model.clone().unwrap_or_default();
+            routed.stream =
+                cache_stream::store_when_done(routed.stream, Arc::clone(&self.inner), key, model);
+        }
+        Ok(routed)
     }
 
     /// Run `items` with bounded concurrency and return exactly one result per item, in

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use scillm_cache::{CacheDirectives, CachePlan};
 use scillm_core::config::secs;
 use scillm_core::{ErrorKind, ProviderError};
 use tokio_util::sync::CancellationToken;
@@ -87,6 +88,34 @@ pub async fn run_item(
             set_schema_format(&mut item.request, schema);
         }
     }
+    // The directives are for this router; an upstream would refuse the unknown field.
+    let directives = CacheDirectives::take(&mut item.request);
+    let cache = inner.cache.get().await;
+    let plan = cache.map(|c| c.plan(&item.request, directives));
+    if let (
+        Some(c),
+        Some(CachePlan::Use {
+            key, read: true, ..
+        }),
+    ) = (cache, &plan)
+    {
+        if let Some(hit) = c.get(key).await {
+            let mut meta = RouterMeta::new(index);
+            meta.queue_ms = queue_ms;
+            meta.model = Some(item.request.model.clone());
+            meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
+            meta.cache_hit = Some(true);
+            let json = expectation.as_ref().map(|e| e.check(&hit.first_text()));
+            let outcome = Outcome {
+                response: Ok(hit),
+                json,
+            };
+            let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
+            result.elapsed = started.elapsed();
+            result.meta.timing_ms = ms(result.elapsed);
+            return result;
+        }
+    }
     let timeout = item
         .timeout
         .or(settings.timeout)
@@ -114,9 +143,22 @@ pub async fn run_item(
     meta.queue_ms += queue_ms;
     meta.schema_mode = expectation.as_ref().map(|e| e.mode.to_string());
     meta.fallback_used = progress.fallback_used;
+    meta.cache_hit = cache.map(|_| false);
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
     result.attempts = progress.attempts();
+    if let (
+        Some(c),
+        Some(CachePlan::Use {
+            key, write: true, ..
+        }),
+    ) = (cache, &plan)
+    {
+        // Only answers that passed every check are worth serving again.
+        if result.error.is_none() && result.meta.error_type == ErrorType::Ok {
+            c.put(key, &result.response).await;
+        }
+    }
     result
 }
 

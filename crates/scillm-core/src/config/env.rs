@@ -179,6 +179,7 @@ pub const ENV_TABLE: &[(&str, &[&str], EnvKind)] = &[
         EnvKind::Str,
     ),
     ("mini_agent.model", &["MINI_AGENT_MODEL"], EnvKind::Str),
+    ("state.redis_url", &["REDIS_URL"], EnvKind::Str),
     (
         "mini_agent.max_iterations",
         &["MINI_AGENT_MAX_ITERATIONS"],
@@ -247,6 +248,8 @@ const ENV_TABLE_PREFIX_ONLY: &[&str] = &[
     "PARALLEL_TIMEOUT_S",
     "COOLDOWN_S",
     "NUM_RETRIES",
+    // A bare `REDIS_URL` often belongs to another program on the machine.
+    "REDIS_URL",
 ];
 
 /// A variable whose text does not fit its key.

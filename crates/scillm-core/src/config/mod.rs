@@ -8,6 +8,7 @@ mod gateway;
 mod litellm;
 mod load;
 mod model;
+mod shared;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
 pub use gateway::{GatewayConfig, GatewayKey};
@@ -17,3 +18,4 @@ pub use model::{
     secs, CodexAgentConfig, CodexBackend, Config, Deployment, InputMode, MiniAgentConfig,
     RouterConfig, RoutingStrategy, SidecarConfig,
 };
+pub use shared::{CacheConfig, CacheMode, StateConfig};

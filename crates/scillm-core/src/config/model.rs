@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::base::ApiBase;
 use crate::retry::RetryPolicy;
 
+use super::shared::{CacheConfig, StateConfig};
+
 /// The whole configuration, read once when a router or server is built.
 ///
 /// A changed environment needs a new `Config` (and so a new router or server): nothing
@@ -33,6 +35,10 @@ pub struct Config {
     pub model_list: Vec<Deployment>,
     /// The `scillm serve` gateway.
     pub gateway: super::gateway::GatewayConfig,
+    /// State shared between processes through Redis (SPEC §18).
+    pub state: StateConfig,
+    /// The response cache (SPEC §18).
+    pub cache: CacheConfig,
 }
 
 /// Serialise a secret as `[REDACTED]` (or nothing when unset).

@@ -1,0 +1,209 @@
+//! The response cache (SPEC §18): `[cache] mode = off | local | redis | disk`.
+//!
+//! A request is served from the cache on an exact match of its normalized form
+//! ([`CacheKey`]: model, messages, sampling fields, response_format, tools). Streams and
+//! `temperature > 0` are left alone unless `cache_stream` / `cache_nondeterministic`
+//! allow them; LiteLLM's per-request `"cache": {"no-cache": true}` skips the lookup
+//! ([`CacheDirectives`]). A backend that fails (Redis down, disk unreadable) makes a miss,
+//! a warning and `scillm_cache_errors_total`, never a failed request.
+//!
+//! ```no_run
+//! use scillm_cache::{CacheDirectives, CachePlan, ResponseCache};
+//! use scillm_core::config::{CacheConfig, CacheMode, StateConfig};
+//! # async fn demo(mut request: scillm_core::wire::ChatRequest) -> Result<(), scillm_cache::CacheError> {
+//! let config = CacheConfig { mode: CacheMode::Local, ..Default::default() };
+//! let cache = ResponseCache::from_config(&config, &StateConfig::default())?.expect("mode is not off");
+//! let directives = CacheDirectives::take(&mut request);
+//! if let CachePlan::Use { key, read: true, .. } = cache.plan(&request, directives) {
+//!     if let Some(answer) = cache.get(&key).await {
+//!         // answered without an upstream call; scillm_router.cache_hit = true
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod key;
+mod metrics_names;
+mod policy;
+mod store;
+
+use std::path::Path;
+use std::time::Duration;
+
+use scillm_core::config::{CacheConfig, CacheMode, StateConfig};
+use scillm_core::wire::{ChatRequest, ChatResponse};
+use scillm_state::{RedisLink, RedisStateOptions, StateError};
+use secrecy::ExposeSecret;
+
+pub use key::{normalize, CacheKey, KEY_FIELDS};
+pub use metrics_names::{
+    CACHE_ERRORS_TOTAL, CACHE_REQUESTS_TOTAL, CACHE_SKIPPED_TOTAL, CACHE_WRITES_TOTAL,
+};
+pub use policy::{CacheDirectives, CachePlan, CacheRules, SkipReason, DIRECTIVES_FIELD};
+
+use store::Store;
+
+/// A `[cache]` section that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// `mode = "redis"` without a Redis URL.
+    #[error(
+        "[cache] mode = \"redis\" needs a Redis: set [state] redis_url or SCILLM_REDIS_URL \
+         (or choose mode = \"local\" or \"disk\")"
+    )]
+    RedisWithoutUrl,
+    /// The Redis URL does not parse.
+    #[error(transparent)]
+    InvalidUrl(#[from] StateError),
+}
+
+/// The response cache of one process (cheap to share behind an `Arc`).
+pub struct ResponseCache {
+    rules: CacheRules,
+    store: Store,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("backend", &self.store.name())
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl ResponseCache {
+    /// The cache `[cache]` describes (`None` for `mode = "off"`); `state` gives the Redis
+    /// URL for `mode = "redis"`. Must be called inside a tokio runtime for `redis`.
+    pub fn from_config(
+        cache: &CacheConfig,
+        state: &StateConfig,
+    ) -> Result<Option<Self>, CacheError> {
+        let rules = CacheRules::from(cache);
+        Ok(Some(match cache.mode {
+            CacheMode::Off => return Ok(None),
+            CacheMode::Local => Self::local(rules, cache.ttl(), cache.max_entries),
+            CacheMode::Disk => Self::disk(rules, cache.ttl(), &cache.path),
+            CacheMode::Redis => {
+                let url = state
+                    .redis_url
+                    .as_ref()
+                    .ok_or(CacheError::RedisWithoutUrl)?;
+                Self::redis(rules, cache.ttl(), url.expose_secret())?
+            }
+        }))
+    }
+
+    /// Check `[cache]` against `[state]` without building anything (no runtime needed):
+    /// `mode = "redis"` needs a Redis URL that parses.
+    pub fn check_config(cache: &CacheConfig, state: &StateConfig) -> Result<(), CacheError> {
+        if cache.mode == CacheMode::Redis {
+            let url = state
+                .redis_url
+                .as_ref()
+                .ok_or(CacheError::RedisWithoutUrl)?;
+            RedisLink::check_url(url.expose_secret())?;
+        }
+        Ok(())
+    }
+
+    /// In this process's memory: at most `max_entries`, each for `ttl`.
+    pub fn local(rules: CacheRules, ttl: Duration, max_entries: u64) -> Self {
+        Self {
+            rules,
+            store: Store::local(ttl, max_entries),
+        }
+    }
+
+    /// In the Redis at `url`, each entry for `ttl`. Connects lazily.
+    pub fn redis(rules: CacheRules, ttl: Duration, url: &str) -> Result<Self, CacheError> {
+        let link = RedisLink::new(url, RedisStateOptions::default(), "the response cache")?;
+        Ok(Self::redis_with_link(rules, ttl, link))
+    }
+
+    /// In Redis through an existing link (e.g. the shared state's).
+    pub fn redis_with_link(rules: CacheRules, ttl: Duration, link: RedisLink) -> Self {
+        Self {
+            rules,
+            store: Store::Redis { link, ttl },
+        }
+    }
+
+    /// In the directory `dir` (created on first write), each entry for `ttl`.
+    pub fn disk(rules: CacheRules, ttl: Duration, dir: &Path) -> Self {
+        Self {
+            rules,
+            store: Store::Disk {
+                dir: dir.to_path_buf(),
+                ttl,
+            },
+        }
+    }
+
+    /// The backend: `local`, `redis` or `disk`.
+    pub fn backend(&self) -> &'static str {
+        self.store.name()
+    }
+
+    /// How `request` uses the cache (its directives already taken with
+    /// [`CacheDirectives::take`]); a skip is counted in `scillm_cache_skipped_total`.
+    pub fn plan(&self, request: &ChatRequest, directives: CacheDirectives) -> CachePlan {
+        let plan = self.rules.plan(request, directives);
+        if let CachePlan::Skip(reason) = &plan {
+            metrics::counter!(CACHE_SKIPPED_TOTAL, "reason" => reason.as_str()).increment(1);
+        }
+        plan
+    }
+
+    /// The stored answer for `key`; counts a hit or a miss.
+    pub async fn get(&self, key: &CacheKey) -> Option<ChatResponse> {
+        let backend = self.store.name();
+        let found = match self.store.get(key.as_str()).await {
+            Ok(found) => found,
+            Err(error) => {
+                self.failed("get", &error);
+                None
+            }
+        };
+        let answer = found.and_then(|bytes| match serde_json::from_slice(&bytes) {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                self.failed(
+                    "get",
+                    &format!("a stored entry is not a chat completion: {e}"),
+                );
+                None
+            }
+        });
+        let result = if answer.is_some() { "hit" } else { "miss" };
+        metrics::counter!(CACHE_REQUESTS_TOTAL, "backend" => backend, "result" => result)
+            .increment(1);
+        answer
+    }
+
+    /// Store `answer` under `key` (callers store successful answers only).
+    pub async fn put(&self, key: &CacheKey, answer: &ChatResponse) {
+        let bytes = match serde_json::to_vec(answer) {
+            Ok(bytes) => bytes,
+            Err(e) => return self.failed("put", &e.to_string()),
+        };
+        match self.store.put(key.as_str(), bytes).await {
+            Ok(()) => {
+                metrics::counter!(CACHE_WRITES_TOTAL, "backend" => self.store.name()).increment(1)
+            }
+            Err(error) => self.failed("put", &error),
+        }
+    }
+
+    fn failed(&self, operation: &'static str, error: &str) {
+        let backend = self.store.name();
+        metrics::counter!(CACHE_ERRORS_TOTAL, "backend" => backend, "operation" => operation)
+            .increment(1);
+        tracing::warn!(
+            backend,
+            operation,
+            error,
+            "response cache: treated as a miss"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The three backends for real: moka in memory, a throw-away `redis-server`, a `cacache`
+//! directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use scillm_cache::{CacheDirectives, CacheKey, CachePlan, CacheRules, ResponseCache};
+use scillm_core::config::{CacheConfig, CacheMode, StateConfig};
+use scillm_core::wire::{ChatRequest, ChatResponse};
+use scillm_testkit::redis_server::{redis_binary, RedisServer};
+
+fn request(text: &str) -> ChatRequest {
+    serde_json::from_value(serde_json::json!({
+        "model": "m", "messages": [{"role": "user", "content": text}], "temperature": 0
+    }))
+    .unwrap()
+}
+
+fn answer(text: &str) -> ChatResponse {
+    serde_json::from_value(serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    }))
+    .unwrap()
+}
+
+fn key_of(cache: &ResponseCache, r: &ChatRequest) -> CacheKey {
+    match cache.plan(r, CacheDirectives::default()) {
+        CachePlan::Use { key, .. } => key,
+        CachePlan::Skip(reason) => panic!("skipped: {reason:?}"),
+    }
+}
+
+async fn round_trip(a: &ResponseCache, b: &ResponseCache) {
+    let r = request("hello");
+    let key = key_of(a, &r);
+    assert!(a.get(&key).await.is_none());
+    a.put(&key, &answer("hi there")).await;
+    let got = b.get(&key).await.expect("stored entry");
+    assert_eq!(got, answer("hi there"));
+    assert!(b.get(&key_of(b, &request("other"))).await.is_none());
+}
+
+#[tokio::test]
+async fn local_entries_are_served_then_expire() {
+    let cache = ResponseCache::local(CacheRules::default(), Duration::from_millis(200), 100);
+    round_trip(&cache, &cache).await;
+    let key = key_of(&cache, &request("hello"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.get(&key).await.is_some() {
+        assert!(Instant::now() < deadline, "entry never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn disk_entries_survive_a_new_process_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = CacheConfig {
+        mode: CacheMode::Disk,
+        path: dir.path().join("cache"),
+        ..Default::default()
+    };
+    let first = ResponseCache::from_config(&config, &StateConfig::default())
+        .unwrap()
+        .unwrap();
+    // A second instance on the same directory stands for the rerun.
+    let rerun = ResponseCache::from_config(&config, &StateConfig::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(rerun.backend(), "disk");
+    round_trip(&first, &rerun).await;
+
+    let stale = ResponseCache::disk(CacheRules::default(), Duration::ZERO, &config.path);
+    let key = key_of(&stale, &request("hello"));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        stale.get(&key).await.is_none(),
+        "an entry older than ttl_s is not served"
+    );
+    assert!(
+        rerun.get(&key).await.is_none(),
+        "the expired entry was removed"
+    );
+}
+
+#[tokio::test]
+async fn redis_entries_are_shared_prefixed_and_expire() {
+    let Some(bin) = redis_binary().unwrap() else {
+        return;
+    };
+    let mut redis = RedisServer::start(&bin).await.unwrap();
+    let state = StateConfig {
+        redis_url: Some(redis.url().into()),
+    };
+    let config = CacheConfig {
+        mode: CacheMode::Redis,
+        ttl_s: 60.0,
+        ..Default::default()
+    };
+    let a = ResponseCache::from_config(&config, &state)
+        .unwrap()
+        .unwrap();
+    let b = ResponseCache::from_config(&config, &state)
+        .unwrap()
+        .unwrap();
+    round_trip(&a, &b).await;
+
+    let keys = redis.keys_with_ttl().await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (key, ttl) = &keys[0];
+    assert!(key.starts_with("scillm:cache:v1:"), "{key}");
+    assert!(*ttl > 55_000 && *ttl <= 60_000, "{ttl}");
+
+    // Redis gone: a miss and a stored answer lost, quickly, never an error.
+    redis.kill().await;
+    let key = key_of(&a, &request("hello"));
+    let t = Instant::now();
+    assert!(a.get(&key).await.is_none());
+    a.put(&key, &answer("x")).await;
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn redis_mode_without_a_url_says_what_to_set() {
+    let config = CacheConfig {
+        mode: CacheMode::Redis,
+        ..Default::default()
+    };
+    let err = ResponseCache::from_config(&config, &StateConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("SCILLM_REDIS_URL"), "{err}");
+    let off = CacheConfig::default();
+    assert!(ResponseCache::from_config(&off, &StateConfig::default())
+        .unwrap()
+        .is_none());
+}

@@ -1,0 +1,65 @@
+//! Waiting for capacity: admission, not rejection (SPEC §13).
+
+use std::time::{Duration, Instant};
+
+use crate::{Admission, RateLimit, SharedState};
+
+/// Why [`admit`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastDeadline {
+    /// How long the caller would still have had to wait (for `Retry-After`).
+    pub wait: Duration,
+}
+
+/// Wait until `deployment` has capacity for one request and `tokens`, then take it.
+/// Returns the time spent waiting (counted in `queue_ms`), or [`PastDeadline`] as soon as
+/// the next wait would end after `deadline` — the item then ends `rate_limited`.
+pub async fn admit(
+    state: &dyn SharedState,
+    deployment: &str,
+    limit: RateLimit,
+    tokens: u64,
+    deadline: Option<Instant>,
+) -> Result<Duration, PastDeadline> {
+    let started = Instant::now();
+    loop {
+        match state.try_acquire(deployment, limit, tokens).await {
+            Admission::Granted => return Ok(started.elapsed()),
+            Admission::Wait(wait) => {
+                if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                    return Err(PastDeadline { wait });
+                }
+                metrics::histogram!("scillm_rate_limit_wait_seconds").record(wait.as_secs_f64());
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalState;
+
+    #[tokio::test]
+    async fn waits_for_capacity_or_gives_up_at_the_deadline() {
+        let state = LocalState::new();
+        // 1200 rpm = 20 per second: a burst of 20, then one every 50 ms.
+        let limit = RateLimit {
+            rpm: Some(1200),
+            tpm: None,
+        };
+        for _ in 0..20 {
+            let waited = admit(&state, "d", limit, 0, None).await.unwrap();
+            assert!(
+                waited < Duration::from_millis(20),
+                "the burst waits: {waited:?}"
+            );
+        }
+        let waited = admit(&state, "d", limit, 0, None).await.unwrap();
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        let now = Instant::now();
+        let refused = admit(&state, "d", limit, 0, Some(now)).await.unwrap_err();
+        assert!(refused.wait > Duration::ZERO && refused.wait <= Duration::from_millis(50));
+    }
+}
