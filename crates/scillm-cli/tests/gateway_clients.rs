@@ -22,20 +22,7 @@ impl Drop for Gateway {
     }
 }
 
-fn external(var: &str, what: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).filter(|v| !v.is_empty()) {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let required = std::env::var("SCILLM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "{var} is not set but SCILLM_REQUIRE_EXTERNAL=1: it must name {what}"
-            );
-            eprintln!("SKIPPED: {var} is not set (it names {what})");
-            None
-        }
-    }
-}
+use scillm_testkit::external;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

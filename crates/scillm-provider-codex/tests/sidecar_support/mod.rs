@@ -134,26 +134,7 @@ pub fn streamed_text(body: &str) -> String {
 /// A 1×1 PNG as a data URL.
 pub const PNG_DATA_URL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
-/// An external tool named by env `var` (an absolute path). When unset: a failure under
-/// `SCILLM_REQUIRE_EXTERNAL=1`, else `None` after saying the test is skipped and why.
-pub fn external(var: &str, what: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).filter(|v| !v.is_empty()) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            assert!(p.is_file(), "{var}={} is not a file", p.display());
-            Some(p)
-        }
-        None => {
-            let required = std::env::var("SCILLM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "{var} is not set but SCILLM_REQUIRE_EXTERNAL=1: it must name {what}"
-            );
-            eprintln!("SKIPPED: {var} is not set (it names {what}); set it to run this test");
-            None
-        }
-    }
-}
+pub use scillm_testkit::external;
 
 /// A file's text (`""` when missing).
 pub fn read(p: &Path) -> String {
