@@ -172,6 +172,37 @@ async fn real_usage_below_the_estimate_lets_later_items_through_sooner() {
 }
 
 #[tokio::test]
+async fn a_streamed_answer_s_usage_corrects_the_charge_too() {
+    // The same as above through `chat_stream`: the usage chunk (`include_usage`) reports
+    // 2 tokens against the 100 estimated, settled when the stream ends.
+    use futures::StreamExt;
+    let mock = ChatMock::builder().content("ok").start().await.unwrap();
+    let r = router(
+        json!([{"model_name": "m", "provider": "openai", "api_base": mock.base_url(), "tpm": 24000}]),
+        &[],
+    );
+    let text = "x".repeat(400);
+    let started = Instant::now();
+    for _ in 0..20 {
+        let mut req = item("m", &text);
+        req["stream"] = json!(true);
+        req["stream_options"] = json!({"include_usage": true});
+        let req = scillm_router::RouterRequest::from_value(req).unwrap();
+        let mut s = r.chat_stream(req).await.unwrap();
+        let mut usage = None;
+        while let Some(c) = s.next().await {
+            usage = c.unwrap().usage.or(usage);
+        }
+        assert_eq!(usage.map(|u| u.total_tokens), Some(2));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_wait_past_the_deadline_is_rate_limited() {
     let mock = ChatMock::builder().content("ok").start().await.unwrap();
     // rpm 6: one request per 10 s.
