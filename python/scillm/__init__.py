@@ -24,10 +24,11 @@ from __future__ import annotations
 import atexit
 import json
 import time
+import warnings
 from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import _scillm
-from ._config import build_config
+from ._config import build_config, unused_warning
 from ._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -152,6 +153,9 @@ class Router:
             self._native = _scillm.Router(json.dumps(config))
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        warning = unused_warning(self._native.unused_settings())
+        if warning is not None:
+            warnings.warn(warning, stacklevel=2)
 
     @property
     def model_names(self) -> List[str]:

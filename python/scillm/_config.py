@@ -3,28 +3,22 @@
 Two deployment forms are accepted (SPEC §6, §13):
 
 - the Python original's flat form: ``{"model_name", "custom_llm_provider" | "provider",
-  "model"?, "api_base"?, "api_key"?, "max_parallel_requests"?}``;
+  "model"?, "api_base"?, "api_key"?, "max_parallel_requests"?, ...}`` (any key of
+  scillm's ``model_list``: ``rpm``, ``tpm``, ``timeout_s``, ``weight``, ``order``, ...);
 - LiteLLM's form: ``{"model_name", "litellm_params": {"model", "api_base"?, "api_key"?,
-  "custom_llm_provider"?, "max_parallel_requests"?, ...}, "model_info"?}``, the provider
-  taken from the model prefix (``openai/gpt-4o`` → provider ``openai``, model ``gpt-4o``)
-  when not given.
+  "rpm"?, "tpm"?, "timeout"?, "weight"?, "order"?, ...}, "model_info"?}``, translated by
+  the native router exactly as a LiteLLM ``config.yaml`` is (provider from the model
+  prefix, a bare model id being an OpenAI model).
 
-String values ``os.environ/NAME`` read that environment variable (LiteLLM's rule). LiteLLM
-keys that scillm does not use are named once in a warning; unknown keyword arguments of
-``Router`` are a ``TypeError``.
+String values ``os.environ/NAME`` read that environment variable (LiteLLM's rule). Router
+keyword arguments are scillm's ``[router]`` keys or LiteLLM's ``Router`` arguments (as its
+``router_settings``); LiteLLM keys that scillm does not use are named once in a warning;
+unknown keyword arguments are a ``TypeError``.
 """
 
 from __future__ import annotations
 
-import os
-import warnings
 from typing import Any, Dict, List, Mapping, Optional, Sequence
-
-# Router keyword arguments with a scillm equivalent: LiteLLM name -> `[router]` key.
-_ROUTER_RENAMES = {
-    "timeout": "timeout_s",
-    "cooldown_time": "cooldown_s",
-}
 
 # scillm's own `[router]` keys, accepted as keyword arguments too.
 _ROUTER_KEYS = {
@@ -33,11 +27,18 @@ _ROUTER_KEYS = {
     "cooldown_s",
     "retry_meta",
     "debug_parallel",
-    "fallbacks",
+    "routing_strategy",
+    "num_retries",
+    "allowed_fails",
 }
 
-# LiteLLM Router arguments that scillm accepts and does not use (named in a warning).
-_LITELLM_IGNORED = {
+# LiteLLM `Router` arguments, passed on as its `router_settings` (the native router takes
+# `timeout`, `cooldown_time`, `fallbacks`, `routing_strategy`, `num_retries`,
+# `allowed_fails` and names the rest as unused).
+_LITELLM_ROUTER_ARGS = {
+    "timeout",
+    "cooldown_time",
+    "fallbacks",
     "routing_strategy",
     "routing_strategy_args",
     "num_retries",
@@ -65,22 +66,6 @@ _LITELLM_IGNORED = {
     "stream_timeout",
 }
 
-# Deployment keys that scillm's `model_list` takes as they are.
-_DEPLOYMENT_KEYS = ("api_base", "api_key", "max_parallel_requests")
-
-
-def resolve_env(value: Any, where: str) -> Any:
-    """``os.environ/NAME`` → the value of ``NAME``; anything else unchanged.
-
-    Raises ``ValueError`` naming ``where`` when the variable is not set.
-    """
-    if isinstance(value, str) and value.startswith("os.environ/"):
-        name = value[len("os.environ/") :]
-        if name not in os.environ:
-            raise ValueError(f"{where}: {value!r} names the environment variable {name}, which is not set")
-        return os.environ[name]
-    return value
-
 
 def _split_provider(model: str) -> tuple[Optional[str], str]:
     if "/" in model:
@@ -90,88 +75,61 @@ def _split_provider(model: str) -> tuple[Optional[str], str]:
 
 
 def deployment(entry: Mapping[str, Any], i: int) -> Dict[str, Any]:
-    """One ``model_list`` entry in scillm's form; unused LiteLLM keys are returned in
-    ``entry["__ignored__"]`` for the caller's warning."""
+    """One ``model_list`` entry for the native router: LiteLLM's form as it is (without
+    ``model_info``), the flat form with its provider named."""
     where = f"model_list[{i}]"
     if not isinstance(entry, Mapping):
         raise TypeError(f"{where} must be a dict, not {type(entry).__name__}")
     if "model_name" not in entry:
         raise ValueError(f"{where} has no model_name")
-    ignored: List[str] = [k for k in entry if k not in ("model_name", "litellm_params", "model_info")]
-    if "litellm_params" in entry:
-        params = dict(entry["litellm_params"])
-        model = params.pop("model", None) or entry["model_name"]
-        provider = params.pop("custom_llm_provider", None)
-        if provider is None:
-            provider, model = _split_provider(model)
-        out: Dict[str, Any] = {"model_name": entry["model_name"], "provider": provider, "model": model}
-        for key in _DEPLOYMENT_KEYS:
-            if key in params:
-                out[key] = resolve_env(params.pop(key), f"{where}.litellm_params.{key}")
-        ignored = [f"litellm_params.{k}" for k in params] + ignored
-    else:
-        out = {k: v for k, v in entry.items() if k != "model_info"}
-        ignored = []
-        if "custom_llm_provider" in out:
-            out["provider"] = out.pop("custom_llm_provider")
-        if "provider" not in out and isinstance(out.get("model"), str):
-            out["provider"], out["model"] = _split_provider(out["model"])
-        for key in _DEPLOYMENT_KEYS:
-            if key in out:
-                out[key] = resolve_env(out[key], f"{where}.{key}")
+    out = {k: v for k, v in entry.items() if k != "model_info" and v is not None}
+    if "litellm_params" in out:
+        return out
+    if "custom_llm_provider" in out:
+        out["provider"] = out.pop("custom_llm_provider")
+    if "provider" not in out and isinstance(out.get("model"), str):
+        provider, model = _split_provider(out["model"])
+        if provider is not None:
+            out["provider"], out["model"] = provider, model
     if not out.get("provider"):
         raise ValueError(
             f"{where} ({entry['model_name']!r}) names no provider: set custom_llm_provider, "
             "or prefix the model (codex-agent/…, openai/…, mini-agent/…)"
         )
-    out = {k: v for k, v in out.items() if v is not None}
-    out["__ignored__"] = ignored
-    return out
-
-
-def _fallbacks(value: Any) -> Dict[str, List[str]]:
-    """LiteLLM's ``[{"a": ["b"]}, ...]`` or scillm's ``{"a": ["b"]}`` → ``{"a": ["b"]}``."""
-    if isinstance(value, Mapping):
-        return {str(k): list(v) for k, v in value.items()}
-    out: Dict[str, List[str]] = {}
-    for item in value or []:
-        if not isinstance(item, Mapping):
-            raise TypeError(f"fallbacks entries must be dicts like {{'model': ['other']}}, not {item!r}")
-        for k, v in item.items():
-            out.setdefault(str(k), []).extend(v)
     return out
 
 
 def build_config(model_list: Optional[Sequence[Mapping[str, Any]]], settings: Mapping[str, Any]) -> Dict[str, Any]:
-    """The configuration object the native router loads (``scillm.toml`` keys)."""
+    """The configuration object the native router loads: ``model_list``, scillm's
+    ``router`` keys and LiteLLM's ``router_settings``."""
     router: Dict[str, Any] = {}
-    ignored: List[str] = []
+    router_settings: Dict[str, Any] = {}
     for key, value in settings.items():
-        if key in _ROUTER_RENAMES:
-            key = _ROUTER_RENAMES[key]
-        if key == "fallbacks":
-            router[key] = _fallbacks(value)
-        elif key in _ROUTER_KEYS:
-            if value is not None:
-                router[key] = value
-        elif key in _LITELLM_IGNORED:
-            ignored.append(key)
+        if value is None:
+            continue
+        if key in _ROUTER_KEYS:
+            router[key] = value
+        elif key in _LITELLM_ROUTER_ARGS:
+            router_settings[key] = value
         else:
             raise TypeError(
                 f"Router() got an unexpected keyword argument {key!r}; scillm takes "
-                f"{', '.join(sorted(_ROUTER_KEYS | set(_ROUTER_RENAMES)))} and LiteLLM's router settings"
+                f"{', '.join(sorted(_ROUTER_KEYS))} and LiteLLM's Router arguments "
+                f"({', '.join(sorted(_LITELLM_ROUTER_ARGS))})"
             )
     config: Dict[str, Any] = {}
     if router:
         config["router"] = router
+    if router_settings:
+        config["router_settings"] = router_settings
     if model_list is not None:
-        deployments = [deployment(entry, i) for i, entry in enumerate(model_list)]
-        for d in deployments:
-            ignored.extend(f"{d['model_name']}: {k}" for k in d.pop("__ignored__"))
-        config["model_list"] = deployments
-    if ignored:
-        warnings.warn(
-            "scillm does not use these LiteLLM settings: " + ", ".join(ignored),
-            stacklevel=3,
-        )
+        config["model_list"] = [deployment(entry, i) for i, entry in enumerate(model_list)]
     return config
+
+
+def unused_warning(unused: List[str]) -> Optional[str]:
+    """The one warning naming the LiteLLM keys the native router left unused, or ``None``."""
+    if not unused:
+        return None
+    names = [k.removeprefix("router_settings.") for k in unused]
+    return "scillm does not use these LiteLLM settings: " + ", ".join(names)

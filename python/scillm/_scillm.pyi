@@ -9,10 +9,13 @@ from typing import Awaitable, Dict, List, Optional, Tuple
 __version__: str
 
 class Router:
-    """A router built from a JSON object of ``scillm.toml`` keys, layered over
+    """A router built from a JSON object of ``scillm.toml`` keys or in LiteLLM's form
+    (``litellm_params``, ``router_settings``, ``os.environ/NAME``), layered over
     ``SCILLM_CONFIG`` / ``./scillm.toml`` and the environment. Raises ``ValueError``."""
 
     def __init__(self, config_json: str) -> None: ...
+    def unused_settings(self) -> List[str]:
+        """The LiteLLM keys of the configuration that scillm does not use, sorted."""
     def model_names(self) -> List[str]:
         """The model names of ``model_list``, sorted."""
     def parallel(

@@ -11,7 +11,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use scillm_core::config::ConfigLoader;
+use scillm_core::config::{translate_litellm, ConfigLoader};
 use scillm_router::{ErrorType, ParallelOptions, RequestItem, Router, RouterResult};
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -20,11 +20,13 @@ use tokio_util::sync::CancellationToken;
 use crate::runtime;
 
 /// A router built once from a configuration object (`{"model_list": [...], "router": {...},
-/// ...}`, the `scillm.toml` keys) layered over `SCILLM_CONFIG` / `./scillm.toml` and the
-/// environment, as `scillm` itself loads it.
+/// ...}`, the `scillm.toml` keys, or LiteLLM's `litellm_params` / `router_settings` form)
+/// layered over `SCILLM_CONFIG` / `./scillm.toml` and the environment, as `scillm` itself
+/// loads it.
 #[pyclass(module = "scillm._scillm", name = "Router", frozen)]
 pub struct PyRouter {
     router: Router,
+    unused: Vec<String>,
 }
 
 /// One result as the JSON line `scillm batch` writes ([`scillm_batch::result_line`]),
@@ -133,9 +135,10 @@ async fn run_parallel(
 
 #[pymethods]
 impl PyRouter {
-    /// Build a router from `config_json`, a JSON object of `scillm.toml` keys (explicit
-    /// values win over the file and the environment). Raises `ValueError` naming the bad
-    /// key or deployment.
+    /// Build a router from `config_json`, a JSON object of `scillm.toml` keys or in
+    /// LiteLLM's form (translated by [`translate_litellm`]; `os.environ/NAME` values read
+    /// from the environment). Explicit values win over the file and the environment.
+    /// Raises `ValueError` naming the bad key, variable or deployment.
     #[new]
     fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
         let config: Value = serde_json::from_str(config_json)
@@ -143,6 +146,8 @@ impl PyRouter {
         let Value::Object(map) = config else {
             return Err(PyValueError::new_err("configuration must be a JSON object"));
         };
+        let (map, unused) = translate_litellm(map, &|name| std::env::var(name).ok())
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let mut loader = ConfigLoader::new();
         for (key, value) in map {
             loader = loader.set(&key, value);
@@ -154,8 +159,14 @@ impl PyRouter {
             let _rt = runtime().enter();
             let router =
                 Router::new(Arc::new(config)).map_err(|e| PyValueError::new_err(e.to_string()))?;
-            Ok(Self { router })
+            Ok(Self { router, unused })
         })
+    }
+
+    /// The LiteLLM keys of the configuration that scillm does not use, sorted (for the
+    /// caller's one warning).
+    fn unused_settings(&self) -> Vec<String> {
+        self.unused.clone()
     }
 
     /// The model names of `model_list`, sorted.

@@ -85,27 +85,22 @@ pub(crate) fn read_file(
     };
     let mut profiles = data.map_err(|e| invalid(e.to_string()))?;
     let dict = profiles.remove(&Profile::Default).unwrap_or_default();
-    let mut root = match serde_json::to_value(&dict) {
+    let root = match serde_json::to_value(&dict) {
         Ok(Value::Object(m)) => m,
         Ok(_) => JsonMap::new(),
         Err(e) => return Err(invalid(e.to_string())),
     };
-    for (k, v) in root.iter_mut() {
-        // `[gateway] keys` name their variables (`os.environ/NAME`) and the gateway reads
-        // them itself, so that a client key never sits in the loaded configuration.
-        if k == "gateway" {
-            continue;
-        }
-        resolve_env(v, k, lookup).map_err(|(key, message)| ConfigError::Invalid {
-            source_desc: format!("{file} key {key}"),
+    let (root, unused) = translate_litellm(root, lookup).map_err(|e| match e {
+        ConfigError::Invalid {
+            source_desc,
             message,
-        })?;
-    }
-    if is_litellm(&root) {
-        let (translated, unused) = translate(root);
-        root = translated;
-        warn_unused(&file, &unused);
-    }
+        } => ConfigError::Invalid {
+            source_desc: format!("{file} {source_desc}"),
+            message,
+        },
+        other => other,
+    })?;
+    warn_unused(&file, &unused.into_iter().collect());
     let dict = match json_to_figment(Value::Object(root)) {
         Some(figment::value::Value::Dict(_, d)) => d,
         _ => Dict::new(),
@@ -114,6 +109,35 @@ pub(crate) fn read_file(
         path: path.to_path_buf(),
         dict,
     })
+}
+
+/// A configuration object (the root of a `scillm.toml`, or of a LiteLLM `config.yaml`
+/// read as JSON) made ready to load: every `os.environ/NAME` string read with `lookup`
+/// (`[gateway]` excepted: the gateway reads its keys' variables itself), and a LiteLLM
+/// object (`model_list` entries with `litellm_params`, or `router_settings` /
+/// `litellm_settings` sections) translated to scillm's keys. Returns the object and the
+/// LiteLLM keys it left unused (sorted; for the caller to warn about), e.g.
+/// `router_settings.set_verbose` or `model_list[].litellm_params.input_cost_per_token`.
+///
+/// Errors: [`ConfigError::Invalid`] naming the key whose variable is not set.
+pub fn translate_litellm(
+    mut root: JsonMap<String, Value>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(JsonMap<String, Value>, Vec<String>), ConfigError> {
+    for (k, v) in root.iter_mut() {
+        if k == "gateway" {
+            continue;
+        }
+        resolve_env(v, k, lookup).map_err(|(key, message)| ConfigError::Invalid {
+            source_desc: format!("key {key}"),
+            message,
+        })?;
+    }
+    if !is_litellm(&root) {
+        return Ok((root, Vec::new()));
+    }
+    let (translated, unused) = translate(root);
+    Ok((translated, unused.into_iter().collect()))
 }
 
 /// Replace every `os.environ/NAME` string under `v` (at dotted `key`) with the variable.

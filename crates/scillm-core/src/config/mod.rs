@@ -13,7 +13,7 @@ mod shared;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
 pub use gateway::{GatewayConfig, GatewayKey};
-pub use litellm::{split_provider, PROVIDER_PREFIXES};
+pub use litellm::{split_provider, translate_litellm, PROVIDER_PREFIXES};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{
     secs, CodexAgentConfig, CodexBackend, Config, InputMode, MiniAgentConfig, SidecarConfig,
