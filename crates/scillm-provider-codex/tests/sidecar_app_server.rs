@@ -6,22 +6,9 @@
 
 mod sidecar_support;
 
-use std::time::Duration;
-
 use scillm_testkit::responses_mock::ResponsesMock;
 use serde_json::json;
 use sidecar_support::*;
-
-/// Poll `cond` (bounded) until it holds.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1500 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[tokio::test]
 async fn a_client_that_goes_away_interrupts_the_turn() {

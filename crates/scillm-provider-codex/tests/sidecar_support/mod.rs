@@ -290,3 +290,14 @@ pub async fn health(base: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// Poll `cond` (bounded, every 20 ms for up to 30 s) until it holds.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
