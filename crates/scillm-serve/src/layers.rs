@@ -93,6 +93,8 @@ impl ServerLayers {
 fn request_span(req: &Request) -> tracing::Span {
     let span = tracing::info_span!(
         "http_request",
+        otel.name = format!("{} {}", req.method(), req.uri().path()),
+        otel.kind = "server",
         method = %req.method(),
         path = %req.uri().path(),
         request_id = request_id(req.headers()),
