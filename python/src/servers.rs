@@ -11,7 +11,6 @@ use scillm_core::config::ConfigLoader;
 use scillm_core::Config;
 use scillm_mini_agent::RunningShim;
 use scillm_provider_codex::sidecar::{bind_policy, Sidecar};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
