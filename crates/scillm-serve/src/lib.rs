@@ -13,6 +13,7 @@
 //!   of the inbound W3C `traceparent`) with one log line per answer, request counts and
 //!   requests in flight for `/metrics` (`scillm_http_requests_total`, `scillm_in_flight`),
 //!   body limit, request timeout;
+//! - [`Background`]: a server in a background task, stopped on request or drop;
 //! - [`shutdown_signal`] (SIGINT/SIGTERM), [`metrics_route`] (`GET /metrics`) and
 //!   [`completion_id`].
 //!
@@ -38,6 +39,7 @@
 //! ```
 
 mod auth;
+mod background;
 mod bind;
 mod error;
 mod ids;
@@ -48,6 +50,7 @@ mod serve;
 mod shutdown;
 
 pub use auth::{bearer_token, digest, parse_digest, require_bearer, BearerAuth, KeyDigest, KeySet};
+pub use background::Background;
 pub use bind::{BindError, BindPolicy};
 pub use error::{ceil_secs, ApiError};
 pub use ids::completion_id;

@@ -7,11 +7,9 @@ use std::sync::Arc;
 
 use scillm_core::config::MiniAgentConfig;
 use scillm_core::Config;
-use scillm_serve::{BindError, BindPolicy};
+use scillm_serve::{Background, BindError, BindPolicy};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::{app, ShimState};
 use crate::model::SharedModel;
@@ -87,44 +85,27 @@ where
     .map_err(ShimError::Serve)
 }
 
-/// A shim running in the background (for the CLI and tests).
+/// A shim running in the background (for the CLI and tests). Dropping it asks the server
+/// to stop.
 #[derive(Debug)]
 pub struct RunningShim {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), ShimError>>>,
+    server: Background<ShimError>,
 }
 
 impl RunningShim {
     /// The bound address (the real port when port 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://addr`, without `/v1`.
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// Stop serving and wait for the server to finish.
-    pub async fn shutdown(mut self) -> Result<(), ShimError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task
-                .await
-                .map_err(|e| ShimError::Serve(std::io::Error::other(e)))?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningShim {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), ShimError> {
+        self.server.shutdown(ShimError::Serve).await
     }
 }
 
@@ -136,15 +117,8 @@ pub async fn spawn_with(
     let listener = bind_policy(&config.mini_agent).bind().await?;
     let addr = listener.local_addr().map_err(ShimError::Serve)?;
     let state = ShimState::new(config, model).await;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_on(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    Ok(RunningShim {
-        addr,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    let server = Background::spawn(addr, move |stop| serve_on(listener, state, stop));
+    Ok(RunningShim { server })
 }
 
 /// The router `config` describes, as the agent's model client.

@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use scillm_core::config::secs;
 use scillm_core::{ApiBase, Config};
-use scillm_serve::BindPolicy;
+use scillm_serve::{Background, BindPolicy};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::error::SidecarError;
 use super::routes::router;
@@ -112,16 +110,12 @@ impl Sidecar {
         let addr = listener.local_addr().map_err(SidecarError::Serve)?;
         let base = ApiBase::parse(&format!("http://{addr}"))
             .map_err(|e| SidecarError::Serve(std::io::Error::other(e.to_string())))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(self.clone().serve_on(listener, async move {
-            let _ = stopped.await;
-        }));
+        let sidecar = self.clone();
+        let server = Background::spawn(addr, move |stop| sidecar.serve_on(listener, stop));
         Ok(RunningSidecar {
-            addr,
             base,
             sidecar: self,
-            stop: Some(stop),
-            task: Some(task),
+            server,
         })
     }
 }
@@ -129,11 +123,9 @@ impl Sidecar {
 /// A sidecar serving in a background task. Dropping it asks the server to stop.
 #[derive(Debug)]
 pub struct RunningSidecar {
-    addr: SocketAddr,
     base: ApiBase,
     sidecar: Sidecar,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), SidecarError>>>,
+    server: Background<SidecarError>,
 }
 
 impl RunningSidecar {
@@ -144,7 +136,7 @@ impl RunningSidecar {
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The served state.
@@ -153,23 +145,7 @@ impl RunningSidecar {
     }
 
     /// Stop accepting, let in-flight requests finish, and wait for the server to end.
-    pub async fn shutdown(mut self) -> Result<(), SidecarError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task
-                .await
-                .map_err(|e| SidecarError::Serve(std::io::Error::other(e.to_string())))?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningSidecar {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), SidecarError> {
+        self.server.shutdown(SidecarError::Serve).await
     }
 }
