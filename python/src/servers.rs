@@ -10,8 +10,7 @@ use pyo3::prelude::*;
 use scillm_core::config::ConfigLoader;
 use scillm_core::Config;
 use scillm_mini_agent::RunningShim;
-use scillm_provider_codex::sidecar::{check_bind, Sidecar};
-use tokio::net::TcpListener;
+use scillm_provider_codex::sidecar::{bind_policy, Sidecar};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -86,19 +85,18 @@ impl PyServer {
 #[pyfunction]
 pub fn start_sidecar(py: Python<'_>, env: HashMap<String, String>) -> PyResult<PyServer> {
     let config = load(env)?;
-    check_bind(&config).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let policy = bind_policy(&config);
+    policy
+        .check()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let sidecar =
         Sidecar::new(Arc::clone(&config)).map_err(|e| PyValueError::new_err(e.to_string()))?;
     py.detach(|| {
         runtime().block_on(async move {
-            let sc = &config.sidecar;
-            let host = sc.host.trim().trim_start_matches('[').trim_end_matches(']');
-            let listener = TcpListener::bind((host, sc.port)).await.map_err(|e| {
-                PyOSError::new_err(format!(
-                    "cannot bind the sidecar to {host}:{}: {e}",
-                    sc.port
-                ))
-            })?;
+            let listener = policy
+                .bind()
+                .await
+                .map_err(|e| PyOSError::new_err(e.to_string()))?;
             let addr = listener
                 .local_addr()
                 .map_err(|e| PyOSError::new_err(e.to_string()))?;

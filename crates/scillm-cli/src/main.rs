@@ -123,7 +123,7 @@ fn out(s: &str) {
 async fn kill_codex_children_on_signal(
     work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
-    let signal = scillm_provider_codex::sidecar::shutdown_signal();
+    let signal = scillm_serve::shutdown_signal();
     tokio::select! {
         r = work => r,
         _ = signal => {
@@ -269,30 +269,6 @@ async fn serve_mini_agent(base: ConfigLoader, a: MiniAgentArgs) -> anyhow::Resul
         "scillm mini-agent: listening on http://{}:{} (mode {})",
         ma.host, ma.port, ma.shim_mode
     );
-    scillm_mini_agent::serve(config.clone(), shutdown_signal()).await?;
+    scillm_mini_agent::serve(config.clone(), scillm_serve::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

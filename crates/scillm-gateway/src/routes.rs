@@ -25,6 +25,7 @@ const OPEN_PATHS: &[&str] = &["/healthz", "/metrics"];
 /// The whole application: routes, key check and the shared server layers.
 pub fn app(gw: Gateway) -> axum::Router {
     let limits = ServerLayers {
+        component: "gateway",
         max_body_bytes: gw.config().gateway.max_body_bytes,
         request_timeout: gw
             .config()

@@ -6,10 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use scillm_core::Config;
-use scillm_serve::{BindPolicy, ServeOptions};
+use scillm_serve::{Background, BindPolicy, ServeOptions};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
 use crate::routes::app;
@@ -77,36 +75,30 @@ pub async fn spawn_gateway(gw: Gateway) -> Result<RunningGateway, GatewayError> 
         .await
         .map_err(GatewayError::Serve)?;
     let addr = listener.local_addr().map_err(GatewayError::Serve)?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_on(gw.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let served = gw.clone();
+    let server = Background::spawn(addr, move |stop| serve_on(served, listener, stop));
     Ok(RunningGateway {
-        addr,
         gateway: gw,
-        stop: Some(stop),
-        task: Some(task),
+        server,
     })
 }
 
 /// A gateway serving in a background task. Dropping it asks the server to stop.
 #[derive(Debug)]
 pub struct RunningGateway {
-    addr: SocketAddr,
     gateway: Gateway,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), GatewayError>>>,
+    server: Background<GatewayError>,
 }
 
 impl RunningGateway {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// The served state.
@@ -115,23 +107,7 @@ impl RunningGateway {
     }
 
     /// Stop accepting, let requests in flight finish, stop batches, wait for the end.
-    pub async fn shutdown(mut self) -> Result<(), GatewayError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task
-                .await
-                .map_err(|e| GatewayError::Serve(std::io::Error::other(e.to_string())))?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningGateway {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), GatewayError> {
+        self.server.shutdown(GatewayError::Serve).await
     }
 }

@@ -67,11 +67,8 @@ pub struct StubModel;
 #[async_trait]
 impl ModelClient for StubModel {
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let mut resp = ChatResponse::from_text(
-            format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-            request.model,
-            STUB_REPLY,
-        );
+        let mut resp =
+            ChatResponse::from_text(scillm_serve::completion_id(), request.model, STUB_REPLY);
         resp.usage = Some(scillm_core::wire::Usage::default());
         Ok(resp)
     }

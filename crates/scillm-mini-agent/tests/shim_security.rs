@@ -19,7 +19,7 @@ async fn a_non_loopback_bind_needs_an_api_key_which_is_then_required() {
     let open = config(base, &[("mini_agent.host", json!("0.0.0.0"))]);
     assert!(matches!(
         bind_addr(&open.mini_agent),
-        Err(ShimError::InsecureBind { .. })
+        Err(ShimError::Bind(scillm_serve::BindError::Insecure { .. }))
     ));
     let err = spawn_with(Arc::new(open), None)
         .await

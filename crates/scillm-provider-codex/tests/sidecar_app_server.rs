@@ -6,22 +6,9 @@
 
 mod sidecar_support;
 
-use std::time::Duration;
-
 use scillm_testkit::responses_mock::ResponsesMock;
 use serde_json::json;
 use sidecar_support::*;
-
-/// Poll `cond` (bounded) until it holds.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..1500 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[tokio::test]
 async fn a_client_that_goes_away_interrupts_the_turn() {
@@ -117,21 +104,9 @@ async fn a_killed_app_server_fails_its_turn_and_is_restarted() {
     let base = sc.base().to_string();
     let (status, _, _) = post_chat(&base, &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 200);
-    let pid = health(&base).await["app_server"]["pid"].as_i64().unwrap() as i32;
-    mock.hold();
-    let b = base.clone();
-    let in_flight =
-        tokio::spawn(async move { post_chat(&b, &chat_body(json!("hi"), false)).await });
-    until("the model request", || mock.held() == 1).await;
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let (status, _, text) = in_flight.await.unwrap();
+    let (pid, status, text) = chat_while_the_app_server_is_killed(&base, &mock).await;
     assert_eq!(status, 502, "{text}");
     assert_eq!(error_of(&text)["code"], "codex_app_server_exited", "{text}");
-    mock.release();
     let (status, _, text) = post_chat(&base, &chat_body(json!("hi"), false)).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("back again"), "{text}");

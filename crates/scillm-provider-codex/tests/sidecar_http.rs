@@ -277,11 +277,17 @@ async fn missing_credentials_are_a_401_with_guidance() {
 async fn non_loopback_bind_needs_a_key_or_an_override() {
     let open = config(&[("sidecar.host", json!("0.0.0.0"))]);
     let err = check_bind(&open).unwrap_err();
-    assert!(matches!(err, SidecarError::InsecureBind { .. }));
+    assert!(matches!(
+        err,
+        SidecarError::Bind(scillm_serve::BindError::Insecure { .. })
+    ));
     assert!(err.to_string().contains("CODEX_SIDECAR_API_KEY"));
     // `serve` refuses before binding anything.
     let served = sidecar::serve(Arc::new(open), async {}).await;
-    assert!(matches!(served, Err(SidecarError::InsecureBind { .. })));
+    assert!(matches!(
+        served,
+        Err(SidecarError::Bind(scillm_serve::BindError::Insecure { .. }))
+    ));
     for ok in [
         config(&[("sidecar.host", json!("127.0.0.1"))]),
         config(&[("sidecar.host", json!("localhost"))]),

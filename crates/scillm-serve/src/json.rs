@@ -3,7 +3,7 @@
 //! [`BodyLimit`], the limit it enforces.
 
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
@@ -30,9 +30,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(e) = content_type_error(&req) {
-            return Err(e);
-        }
+        check_content_type(req.headers())?;
         let bytes = read_body(req).await?;
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             let code = if e.is_data() {
@@ -71,15 +69,19 @@ pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
     }
 }
 
-/// `application/json` and `*/*+json` pass, a missing type passes, anything else is a 415.
-fn content_type_error(req: &Request) -> Option<ApiError> {
-    let ct = req.headers().get(header::CONTENT_TYPE)?;
+/// Check a JSON request's `Content-Type`: `application/json` and `*/*+json` (any case,
+/// any parameters) pass, a missing type passes (some clients omit it; the body must still
+/// be JSON), anything else is a 415 `unsupported_media_type` naming the type it got.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
     let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or_default().trim();
     if essence == "application/json" || essence.ends_with("+json") {
-        return None;
+        return Ok(());
     }
-    Some(ApiError::new(
+    Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "invalid_request_error",
         "unsupported_media_type",

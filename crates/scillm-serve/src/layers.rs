@@ -1,13 +1,16 @@
 //! [`ServerLayers`]: the tower-http layers every server wraps its routes in — request ids,
-//! a trace span per request, the body limit, a request timeout, and OpenAI bodies for the
-//! answers layers and axum produce on their own (405, 408, 413, 504).
+//! a trace span per request (child of the caller's W3C `traceparent`), one log line per
+//! answer, request counts for `/metrics`, the body limit, a request timeout, and OpenAI
+//! bodies for the answers layers and axum produce on their own (405, 408, 413, 504).
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use scillm_telemetry::record;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -16,7 +19,8 @@ use crate::error::ApiError;
 use crate::json::{BodyLimit, DEFAULT_MAX_BODY_BYTES};
 
 /// The request-id header (SPEC §16): the client's value is kept, else a UUID v4 is
-/// generated; it is on every response and in the request's trace span.
+/// generated; it is on every response and in the request's trace span (so in every log
+/// line written while the request is handled).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request id of a request (set by [`ServerLayers`]), for logs.
@@ -30,6 +34,9 @@ pub fn request_id(headers: &axum::http::HeaderMap) -> &str {
 /// The layers of a server.
 #[derive(Debug, Clone)]
 pub struct ServerLayers {
+    /// The server's name in metrics and logs (`sidecar`, `mini_agent`, `gateway`): the
+    /// `component` label of `scillm_http_requests_total` and `scillm_in_flight`.
+    pub component: &'static str,
     /// Largest request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
     /// Longest time to produce a response head; `None` for no limit (a server whose
@@ -37,18 +44,19 @@ pub struct ServerLayers {
     pub request_timeout: Option<Duration>,
 }
 
-impl Default for ServerLayers {
-    fn default() -> Self {
+impl ServerLayers {
+    /// The layers of `component` with the default body limit and no request timeout.
+    pub fn new(component: &'static str) -> Self {
         Self {
+            component,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: None,
         }
     }
-}
 
-impl ServerLayers {
     /// Wrap `router` (outermost first): request id set, request id copied to the
-    /// response, trace span, body limit, OpenAI bodies for bodiless errors, timeout.
+    /// response, trace span (parent: the inbound `traceparent`) with one log line per
+    /// answer, request counting, body limit, OpenAI bodies for bodiless errors, timeout.
     pub fn apply<S: Clone + Send + Sync + 'static>(
         &self,
         router: axum::Router<S>,
@@ -64,17 +72,57 @@ impl ServerLayers {
             .layer(axum::middleware::map_response(openai_error_bodies))
             .layer(DefaultBodyLimit::max(self.max_body_bytes))
             .layer(Extension(BodyLimit(self.max_body_bytes)))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                tracing::info_span!(
-                    "http_request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    request_id = request_id(req.headers()),
-                )
-            }))
+            .layer(axum::middleware::from_fn_with_state(
+                Component(self.component),
+                count_requests,
+            ))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(log_answer)
+                    .on_failure(()),
+            )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
     }
+}
+
+/// The span of one inbound request: method, path and request id; its parent is the trace
+/// of the request's W3C `traceparent` when there is one (SPEC §16).
+fn request_span(req: &Request) -> tracing::Span {
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = format!("{} {}", req.method(), req.uri().path()),
+        otel.kind = "server",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = request_id(req.headers()),
+    );
+    scillm_telemetry::propagation::set_parent_from(&span, req.headers());
+    span
+}
+
+/// One log line per answer, inside the request's span (so it carries the request id):
+/// the status and the time to the response head.
+fn log_answer(resp: &Response, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = resp.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request answered"
+    );
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Component(&'static str);
+
+/// Count the request in `scillm_in_flight{component}` until its response head is ready,
+/// then in `scillm_http_requests_total{component,status}`.
+async fn count_requests(State(c): State<Component>, req: Request, next: Next) -> Response {
+    let _in_flight = record::InFlight::start(c.0);
+    let resp = next.run(req).await;
+    record::http_request(c.0, resp.status().as_u16());
+    resp
 }
 
 /// An error answer without a JSON body (axum's 405 and 413, the timeout's 504) gets an

@@ -42,6 +42,7 @@ fn app() -> axum::Router {
     let key = secrecy::SecretString::from("sk-layer");
     let routes = BearerAuth::new(Some(&key), "TEST_KEY", &["/healthz", "/metrics"]).layer(routes);
     ServerLayers {
+        component: "test",
         max_body_bytes: 1024,
         request_timeout: Some(Duration::from_millis(200)),
     }

@@ -5,7 +5,7 @@
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 /// The filter used when `SCILLM_LOG` is unset: warnings from everything, info from scillm.
 pub const DEFAULT_FILTER: &str = "warn,scillm=info";
@@ -75,6 +75,24 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// The layer writing [`LogFormat::Json`] lines to `writer`: one JSON object per event with
+/// `timestamp`, `level`, `target`, `fields` (the message and the event's fields) and `span`
+/// (the current span's name and fields, e.g. a server request's `request_id`). [`init`]
+/// installs it with stderr; a test can capture the same lines with its own writer.
+pub fn json_layer<S, W>(
+    writer: W,
+) -> fmt::Layer<S, fmt::format::JsonFields, fmt::format::Format<fmt::format::Json>, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + 'static,
+{
+    fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+}
+
 /// Install the global subscriber: log lines to stderr in `format`, filtered by `SCILLM_LOG`
 /// (else [`DEFAULT_FILTER`]), plus OTLP export when the `otel` feature is on and
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set. Call it
@@ -92,13 +110,7 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, String> {
             .with_ansi(ansi)
             .with_filter(filter())
             .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_filter(filter())
-            .boxed(),
+        LogFormat::Json => json_layer(std::io::stderr).with_filter(filter()).boxed(),
     };
     #[allow(unused_mut)]
     let mut guard = TelemetryGuard::default();

@@ -32,6 +32,13 @@ pub const CODEX_APP_SERVER_RESTARTS_TOTAL: &str = "scillm_codex_app_server_resta
 /// Counter: HTTP requests answered by a scillm server. Labels `component`, `status` (the
 /// status class, e.g. `2xx`).
 pub const HTTP_REQUESTS_TOTAL: &str = "scillm_http_requests_total";
+/// Counter: mini-agent runs by how they stopped. Label `stopped_reason` (`success`,
+/// `max_iterations`, `budget`, or `error` when a model call failed).
+pub const MINI_AGENT_RUNS_TOTAL: &str = "scillm_mini_agent_runs_total";
+/// Counter: mini-agent tool calls run. Labels `tool` (a built-in tool's name, `http` for
+/// any tool of an HTTP tool server, `unknown` for a name no tool has) and `outcome` (`ok` |
+/// `error`).
+pub const MINI_AGENT_TOOL_CALLS_TOTAL: &str = "scillm_mini_agent_tool_calls_total";
 
 /// Label: `gen_ai.operation.name` (`chat`).
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai_operation_name";
@@ -95,6 +102,11 @@ pub fn describe_all() {
     describe_counter!(
         CODEX_APP_SERVER_RESTARTS_TOTAL,
         "Restarts of the codex app-server child."
+    );
+    describe_counter!(MINI_AGENT_RUNS_TOTAL, "Mini-agent runs by stopped_reason.");
+    describe_counter!(
+        MINI_AGENT_TOOL_CALLS_TOTAL,
+        "Mini-agent tool calls by tool and outcome."
     );
     describe_counter!(
         HTTP_REQUESTS_TOTAL,

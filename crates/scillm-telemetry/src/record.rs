@@ -97,6 +97,20 @@ pub fn http_request(component: &'static str, status: u16) {
     counter!(HTTP_REQUESTS_TOTAL, "component" => component, "status" => class).increment(1);
 }
 
+/// One mini-agent run ended: `scillm_mini_agent_runs_total{stopped_reason}` (`error` when
+/// a model call failed).
+pub fn mini_agent_run(stopped_reason: &'static str) {
+    counter!(MINI_AGENT_RUNS_TOTAL, "stopped_reason" => stopped_reason).increment(1);
+}
+
+/// One mini-agent tool call ran: `scillm_mini_agent_tool_calls_total{tool,outcome}`; `tool`
+/// is a built-in tool's name, `http` or `unknown` (never a name a model or tool server
+/// made up).
+pub fn mini_agent_tool_call(tool: &'static str, ok: bool) {
+    let outcome = if ok { "ok" } else { "error" };
+    counter!(MINI_AGENT_TOOL_CALLS_TOTAL, "tool" => tool, "outcome" => outcome).increment(1);
+}
+
 /// Counts one request in `scillm_in_flight{component}` for as long as it lives.
 #[derive(Debug)]
 #[must_use = "the request counts as in flight only while the guard lives"]

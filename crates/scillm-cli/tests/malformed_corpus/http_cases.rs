@@ -138,11 +138,14 @@ fn routes(t: &Target) -> Vec<Case> {
             .expect(404),
         );
     }
-    let mut get_unknown = vec!["/v1/models/gpt-5", "/favicon.ico", "/admin", "/healthz/x"];
-    // The gateway serves `/metrics` (SPEC §16).
-    if t.kind != Kind::Gateway {
-        get_unknown.push("/metrics");
-    }
+    // Every server serves `/metrics` (SPEC §16), so it is not among these.
+    let get_unknown = [
+        "/v1/models/gpt-5",
+        "/favicon.ico",
+        "/admin",
+        "/healthz/x",
+        "/metrics/x",
+    ];
     for (i, path) in get_unknown.iter().enumerate() {
         out.push(
             Case::http(

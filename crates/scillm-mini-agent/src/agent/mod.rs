@@ -66,8 +66,23 @@ impl Agent {
         self.run_with_events(req, &EventSink::default()).await
     }
 
-    /// [`Agent::run`], sending progress to `events` as it happens.
+    /// [`Agent::run`], sending progress to `events` as it happens. Counted in
+    /// `scillm_mini_agent_runs_total{stopped_reason}` (`error` for a failed run).
     pub async fn run_with_events(
+        &self,
+        req: AgentRequest,
+        events: &EventSink,
+    ) -> Result<AgentRun, ProviderError> {
+        let result = self.run_escalating(req, events).await;
+        let reason = match &result {
+            Ok(run) => run.stopped_reason.as_str(),
+            Err(_) => "error",
+        };
+        scillm_telemetry::record::mini_agent_run(reason);
+        result
+    }
+
+    async fn run_escalating(
         &self,
         req: AgentRequest,
         events: &EventSink,

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::error::ApiError;
+use scillm_serve::ApiError;
 
 /// Seconds a refused client is asked to wait (`Retry-After`).
 pub const RETRY_AFTER_S: u64 = 2;

@@ -11,10 +11,10 @@ use futures::stream;
 use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Message, Role, Usage};
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiJson};
 use super::run_body::AgentRunBody;
 use super::ShimState;
 use crate::agent::{AgentRequest, AgentRun, EventSink};
+use scillm_serve::{completion_id, ApiError, ApiJson};
 
 /// The model id the shim lists and answers to.
 pub const SHIM_MODEL_ID: &str = "mini-agent";
@@ -63,11 +63,6 @@ pub async fn models(State(state): State<Arc<ShimState>>) -> Json<Value> {
         .map(|id| json!({ "id": id, "object": "model", "owned_by": "scillm", "capabilities": { "chat": true } }))
         .collect();
     Json(json!({ "object": "list", "data": data }))
-}
-
-/// A unique completion id (`chatcmpl-<uuid v4>`).
-pub fn completion_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// `POST /v1/chat/completions` (and `/chat/completions`): the agent's final answer as a
@@ -166,7 +161,7 @@ pub async fn agent_run(
 
 /// 404 for every other route.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route {uri}: the mini-agent serves /ready, /healthz, /v1/models, /v1/chat/completions and /agent/run"))
+    ApiError::not_found("not_found", format!("no route {uri}: the mini-agent serves /ready, /healthz, /v1/models, /v1/chat/completions and /agent/run"))
 }
 
 /// 405 for a known route with another method.

@@ -11,10 +11,10 @@ use scillm_core::ApiBase;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::ApiError;
 use super::handlers::inner_model;
 use crate::agent::AgentRequest;
 use crate::tools::{HttpTools, ToolBackend, Toolbox};
+use scillm_serve::ApiError;
 
 /// The body of `POST /agent/run`.
 #[derive(Debug, Default, Deserialize)]

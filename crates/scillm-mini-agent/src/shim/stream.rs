@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::admission::Slot;
-use super::error::ApiError;
 use super::ShimState;
 use crate::agent::{AgentEvent, AgentRequest, EventSink};
+use scillm_serve::ApiError;
 
 /// What the stream carries, in order.
 enum Item {

@@ -196,8 +196,19 @@ impl Toolbox {
     }
 
     /// Run the tool `name` with parsed `args` as `run` says. Unknown names get an error
-    /// reply.
+    /// reply. Counted in `scillm_mini_agent_tool_calls_total{tool,outcome}`.
     pub async fn call(&self, name: &str, args: &Map<String, Value>, run: &RunTools) -> ToolOutput {
+        let output = self.dispatch(name, args, run).await;
+        let label = match BUILTIN_TOOLS.iter().find(|t| **t == name) {
+            Some(builtin) => builtin,
+            None if run.http_defs().iter().any(|d| d.name == name) => "http",
+            None => "unknown",
+        };
+        scillm_telemetry::record::mini_agent_tool_call(label, output.ok);
+        output
+    }
+
+    async fn dispatch(&self, name: &str, args: &Map<String, Value>, run: &RunTools) -> ToolOutput {
         let http_tools = run.http_defs();
         let known = BUILTIN_TOOLS.contains(&name) || http_tools.iter().any(|d| d.name == name);
         if run.echo && known {

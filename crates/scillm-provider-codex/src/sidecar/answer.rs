@@ -11,10 +11,12 @@ use axum::Json;
 use scillm_core::wire::{ChatChunk, ChatResponse, Delta, Role};
 use tokio::sync::mpsc;
 
-use super::error::ApiError;
+use super::meter::TurnMeter;
 use super::schema::{SchemaMode, SCHEMA_MODE_HEADER};
+use super::sse;
 use super::turn::{End, Fold, Piece, TurnEvent};
-use super::{new_id, sse};
+use scillm_serve::completion_id;
+use scillm_serve::ApiError;
 
 /// A turn in progress, seen from the answering side.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub struct TurnHandle {
     pub events: mpsc::UnboundedReceiver<TurnEvent>,
     /// How a requested schema reached Codex.
     pub schema_mode: Option<SchemaMode>,
+    /// Counts the turn when it ends (or as interrupted when the handle is dropped first).
+    pub meter: TurnMeter,
 }
 
 /// The error of a run whose channel closed before the turn ended.
@@ -93,17 +97,18 @@ pub async fn complete(mut handle: TurnHandle, model: &str) -> Response {
         reasoning: String::new(),
     };
     p.take(pieces);
+    let end = end.unwrap_or_else(|| End::Failed(vanished(None)));
+    handle.meter.ended(&end);
     let resp = match end {
-        Some(End::Done(usage)) => {
-            let mut resp = ChatResponse::from_text(new_id(), model, p.content);
+        End::Done(usage) => {
+            let mut resp = ChatResponse::from_text(completion_id(), model, p.content);
             if let Some(choice) = resp.choices.first_mut() {
                 choice.message.reasoning_content = (!p.reasoning.is_empty()).then_some(p.reasoning);
             }
             resp.usage = usage;
             Json(resp).into_response()
         }
-        Some(End::Failed(e)) => e.into_response(),
-        None => vanished(None).into_response(),
+        End::Failed(e) => e.into_response(),
     };
     with_schema_header(resp, handle.schema_mode)
 }
@@ -165,15 +170,16 @@ impl Emitter {
 pub async fn stream(mut handle: TurnHandle, model: &str) -> Response {
     let mut fold = Fold::default();
     let (first, end) = pump(&mut handle, &mut fold, true).await;
-    if let Some(End::Failed(e)) = &end {
-        if first.is_empty() {
+    if let Some(end) = &end {
+        handle.meter.ended(end);
+        if let (End::Failed(e), true) = (end, first.is_empty()) {
             return with_schema_header(e.clone().into_response(), handle.schema_mode);
         }
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let mut em = Emitter {
         tx,
-        id: new_id(),
+        id: completion_id(),
         model: model.to_string(),
         started: false,
     };
@@ -193,6 +199,9 @@ pub async fn stream(mut handle: TurnHandle, model: &str) -> Response {
                 // The client went away: dropping `handle` stops the run.
                 _ = closed.closed() => return,
             };
+            if let Some(end) = &end {
+                handle.meter.ended(end);
+            }
             if !em.pieces(pieces) {
                 return;
             }

@@ -6,12 +6,13 @@ use axum::response::{IntoResponse, Response};
 
 use scillm_core::wire::{ChatChunk, ChatRequest, ChatResponse, Delta, Role, Usage};
 
-use super::error::ApiError;
-use super::{new_id, sse};
+use super::sse;
+use scillm_serve::completion_id;
+use scillm_serve::ApiError;
 
 /// The echo answer to `req`.
 pub fn respond(req: &ChatRequest, reply: &str) -> Response {
-    let id = new_id();
+    let id = completion_id();
     if req.is_stream() {
         let mut first = Delta::text("");
         first.role = Some(Role::Assistant);

@@ -7,10 +7,12 @@ use tokio::sync::mpsc;
 use super::answer::TurnHandle;
 use super::cli::process::{self, Exit, RunError};
 use super::cli::{exit_message, is_retryable, jsonl, retry_pause, CliRequest};
-use super::error::ApiError;
+use super::meter::TurnMeter;
 use super::request::Prepared;
 use super::state::Sidecar;
 use super::turn::TurnEvent;
+use scillm_core::config::CodexBackend;
+use scillm_serve::ApiError;
 
 /// The error for a run that did not end on its own.
 pub fn run_error(sidecar: &Sidecar, e: RunError) -> ApiError {
@@ -51,6 +53,7 @@ pub fn start(sidecar: &Sidecar, prepared: Prepared) -> TurnHandle {
     TurnHandle {
         events: rx,
         schema_mode,
+        meter: TurnMeter::new(CodexBackend::Exec),
     }
 }
 

@@ -1,14 +1,12 @@
 //! The chat request body: JSON checked by hand so every failure is an OpenAI error body
-//! with a 4xx (axum's own `Json` would answer 415/422 with plain text).
+//! with a 4xx saying what is wrong (not a JSON object, not a chat request, …).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::StatusCode;
 use scillm_core::wire::ChatRequest;
+use scillm_serve::ApiError;
 use serde_json::error::Category;
 
-use super::error::ApiError;
 use super::forward::forced_local;
 use super::state::Sidecar;
 
@@ -27,63 +25,15 @@ pub struct ChatBody {
 impl FromRequest<Sidecar> for ChatBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &Sidecar) -> Result<Self, Self::Rejection> {
-        check_content_type(&req)?;
-        // A declared length over the limit is refused before any of the body is read; a
-        // body without one is cut off by the `DefaultBodyLimit` of the routes.
-        let limit = state.config().sidecar.max_body_bytes.max(1);
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
+    /// The content type is checked and the body read within `CODEX_SIDECAR_MAX_BODY_BYTES`
+    /// by the server foundation (a declared length over it is refused before reading).
+    async fn from_request(req: Request, _state: &Sidecar) -> Result<Self, Self::Rejection> {
+        scillm_serve::check_content_type(req.headers())?;
         let force_local = forced_local(req.headers());
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::bad_request(
-                    "invalid_body",
-                    format!("cannot read the body: {}", e.body_text()),
-                )
-            }
-        })?;
+        let bytes = scillm_serve::read_body(req).await?;
         let mut body = parse(bytes)?;
         body.force_local = force_local;
         Ok(body)
-    }
-}
-
-/// The 413 answer for a body over `CODEX_SIDECAR_MAX_BODY_BYTES`.
-pub fn too_large() -> ApiError {
-    ApiError::for_status(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the request body is too large (limit: CODEX_SIDECAR_MAX_BODY_BYTES)",
-    )
-}
-
-/// A missing `Content-Type` is tolerated (the body must still be JSON); anything but
-/// JSON is a 415.
-fn check_content_type(req: &Request) -> Result<(), ApiError> {
-    let Some(ct) = req.headers().get(CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let ct = ct.to_str().unwrap_or_default();
-    let essence = ct.split(';').next().unwrap_or_default().trim();
-    let json = essence.eq_ignore_ascii_case("application/json")
-        || essence
-            .get(essence.len().saturating_sub(5)..)
-            .is_some_and(|tail| tail.eq_ignore_ascii_case("+json"));
-    if json {
-        Ok(())
-    } else {
-        Err(ApiError::for_status(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type `{essence}` is not supported: send application/json"),
-        ))
     }
 }
 
@@ -103,11 +53,7 @@ pub fn parse(bytes: Bytes) -> Result<ChatBody, ApiError> {
             format!("the request is not a valid chat completion request: {e}"),
         ),
     })?;
-    request.validate().map_err(|e| {
-        let mut err = ApiError::bad_request("invalid_request", e.message);
-        err.body.error.param = Some(Some(e.param.to_string()));
-        err
-    })?;
+    request.validate().map_err(ApiError::from)?;
     Ok(ChatBody {
         request,
         raw: bytes,
@@ -126,6 +72,7 @@ fn starts_object(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn bad_bodies_are_400() {

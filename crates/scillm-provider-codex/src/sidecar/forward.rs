@@ -17,10 +17,10 @@ use scillm_core::wire::ChatRequest;
 use scillm_core::{ApiBase, CallContext, ErrorKind, ProviderError, RetryPolicy};
 use tokio::sync::mpsc;
 
-use super::error::ApiError;
 use super::sse;
 use super::state::Sidecar;
 use crate::client::{build_headers, chat_url, HttpChatClient, UpstreamCall};
+use scillm_serve::ApiError;
 
 /// The header that keeps a request on this sidecar's own CLI.
 pub const FORCE_LOCAL_HEADER: &str = "x-codex-force-local";

@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
 use super::extract::ChatBody;
+use super::meter::TurnMeter;
 use super::state::Sidecar;
 use scillm_core::config::CodexBackend;
+use scillm_serve::ApiError;
 
 use super::{answer, app_server, echo, exec, forward, preflight, request};
 
@@ -75,9 +76,12 @@ async fn run_codex(
     req: &scillm_core::wire::ChatRequest,
 ) -> Result<Response, ApiError> {
     let prepared = request::prepare(sidecar, req).await?;
-    let handle = match sidecar.config().sidecar.backend {
+    let backend = sidecar.config().sidecar.backend;
+    let handle = match backend {
         CodexBackend::Exec => exec::start(sidecar, prepared),
-        CodexBackend::AppServer => app_server::start(sidecar, prepared).await?,
+        CodexBackend::AppServer => app_server::start(sidecar, prepared)
+            .await
+            .inspect_err(|e| TurnMeter::refused(backend, e))?,
     };
     Ok(if req.is_stream() {
         answer::stream(handle, &req.model).await

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use scillm_core::wire::{Content, ContentPart, Message};
 
-use super::error::ApiError;
+use scillm_serve::ApiError;
 
 /// Image types accepted, with the file extension they get.
 const TYPES: &[(&str, &str)] = &[

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::error::ApiError;
+use scillm_serve::ApiError;
 
 /// Seconds a client is asked to wait after a queue overflow.
 pub const OVERLOAD_RETRY_AFTER_S: u64 = 2;
@@ -95,7 +95,7 @@ mod tests {
         let held = l.acquire().await.unwrap();
         let err = l.acquire().await.unwrap_err();
         assert_eq!(err.status.as_u16(), 503);
-        assert_eq!(err.retry_after, Some(OVERLOAD_RETRY_AFTER_S));
+        assert_eq!(err.retry_after_s, Some(OVERLOAD_RETRY_AFTER_S));
         drop(held);
         assert!(l.acquire().await.is_ok());
         assert_eq!(l.waiting(), 0);

@@ -1,14 +1,17 @@
 //! The codex sidecar: an OpenAI-compatible server in front of the Codex CLI
 //! (default `127.0.0.1:8077`).
 //!
-//! Routes: `GET /healthz`, `GET /v1/models`, `POST /v1/chat/completions` (alias
-//! `POST /chat/completions`). A chat is answered by the first of: echo mode
+//! Routes: `GET /healthz`, `GET /v1/models`, `GET /metrics`, `POST /v1/chat/completions`
+//! (alias `POST /chat/completions`). A chat is answered by the first of: echo mode
 //! (`CODEX_SIDECAR_ECHO=1`), forward mode (`CODEX_FORWARD_BASE`, unless forced local),
 //! the credentials preflight (401 when the Codex `auth.json` is missing), then Codex
 //! through the backend of `CODEX_BACKEND` (SPEC §12): one long-lived `codex app-server`
 //! ([`app_server`], the default) or one `codex exec` per request, under `MAX_CONCURRENCY`,
 //! `ABS_TIMEOUT_S` and `IDLE_TIMEOUT_S`. Both backends report a [`turn`] whose end decides
-//! the outcome. Every error is an OpenAI error body with a fitting status.
+//! the outcome (counted in `scillm_codex_turns_total{backend,outcome}`). It runs on the
+//! server foundation `scillm-serve`: its error type (every error is an OpenAI error body
+//! with a fitting status), bearer auth, bind policy, request ids, body limit, tracing,
+//! request counts and graceful shutdown.
 //!
 //! - [`Sidecar::new`] builds the state, [`router`] gives the axum router over it;
 //! - [`serve`] binds the configured host and port and stops on SIGINT/SIGTERM;
@@ -29,7 +32,6 @@
 
 mod answer;
 pub mod app_server;
-mod auth;
 pub mod child;
 pub mod cli;
 mod echo;
@@ -40,6 +42,7 @@ mod forward;
 mod handlers;
 mod images;
 mod limits;
+mod meter;
 pub mod preflight;
 mod prompt;
 mod request;
@@ -50,24 +53,12 @@ mod sse;
 mod state;
 pub mod turn;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-pub use error::{ApiError, SidecarError};
+pub use error::SidecarError;
 pub use forward::FORCE_LOCAL_HEADER;
 pub use limits::OVERLOAD_RETRY_AFTER_S;
 pub use prompt::{cli_model, flatten as flatten_prompt};
-pub use routes::router;
+pub use routes::{router, OPEN_PATHS};
 pub use schema::SCHEMA_MODE_HEADER;
-pub use server::{check_bind, serve, shutdown_signal, spawn, RunningSidecar};
+pub use scillm_serve::ApiError;
+pub use server::{bind_policy, check_bind, serve, spawn, RunningSidecar};
 pub use state::Sidecar;
-
-/// A fresh `chatcmpl-…` id.
-pub(crate) fn new_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("chatcmpl-{nanos:x}{n:04x}")
-}

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use super::error::ApiError;
 use super::state::Sidecar;
+use scillm_serve::ApiError;
 
 /// Where the credentials file is expected: `CODEX_AUTH_PATH`, else `$CODEX_HOME/auth.json`
 /// when the CLI gets a `CODEX_HOME`, else `$HOME/.codex/auth.json`.

@@ -2,7 +2,7 @@
 
 use scillm_core::wire::{Message, Role};
 
-use super::error::ApiError;
+use scillm_serve::ApiError;
 
 /// Provider prefixes stripped from the request model before it reaches `--model`.
 pub const MODEL_PREFIXES: &[&str] = &["codex-agent/", "codex/"];

@@ -9,11 +9,11 @@ use scillm_core::wire::ChatRequest;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::error::ApiError;
 use super::limits::Slot;
 use super::schema::OutputSchema;
 use super::state::Sidecar;
 use super::{images, preflight, prompt};
+use scillm_serve::ApiError;
 
 /// A request ready for a backend. The temp dir and the slot are held until it is dropped.
 #[derive(Debug)]

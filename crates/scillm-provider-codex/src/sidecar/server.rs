@@ -1,17 +1,17 @@
-//! Binding and running: [`serve`] on the configured host and port (refusing an
-//! unauthenticated non-loopback bind, stopping on SIGINT/SIGTERM), and [`spawn`] on an
-//! ephemeral loopback port for tests and the embedded default.
+//! Binding and running on the server foundation: [`serve`] on the configured host and
+//! port under the foundation's bind policy ([`bind_policy`]), stopping on SIGINT/SIGTERM
+//! ([`scillm_serve::shutdown_signal`]), and [`spawn`] on an ephemeral loopback port for
+//! tests and the embedded default.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use scillm_core::config::secs;
 use scillm_core::{ApiBase, Config};
+use scillm_serve::{Background, BindPolicy};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::error::SidecarError;
 use super::routes::router;
@@ -30,43 +30,24 @@ pub async fn spawn(config: Arc<Config>) -> Result<RunningSidecar, SidecarError> 
     Sidecar::new(config)?.spawn().await
 }
 
-/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
-/// this is called (inside a Tokio runtime), not when the future is first polled, so no
-/// signal slips through.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, Signal, SignalKind};
-    let term = signal(SignalKind::terminate()).ok();
-    let int = signal(SignalKind::interrupt()).ok();
-    async fn wait(s: Option<Signal>) {
-        match s {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-    async move {
-        tokio::select! {
-            _ = wait(term) => {},
-            _ = wait(int) => {},
-        }
+/// The bind policy of `config`'s `sidecar` section (SPEC §5): loopback, unless
+/// `CODEX_SIDECAR_API_KEY` is set or `CODEX_SIDECAR_ALLOW_INSECURE_BIND=1`.
+pub fn bind_policy(config: &Config) -> BindPolicy {
+    let sc = &config.sidecar;
+    BindPolicy {
+        host: sc.host.clone(),
+        port: sc.port,
+        has_auth: sc.api_key.is_some(),
+        allow_insecure: sc.allow_insecure_bind,
+        fix: "set CODEX_SIDECAR_API_KEY, bind 127.0.0.1, or set CODEX_SIDECAR_ALLOW_INSECURE_BIND=1 to override".into(),
+        host_setting: "CODEX_SIDECAR_HOST".into(),
     }
 }
 
-/// Refuse a non-loopback host unless an API key is set or the insecure bind is allowed.
+/// Check `config` against [`bind_policy`] without binding.
 pub fn check_bind(config: &Config) -> Result<(), SidecarError> {
-    let sc = &config.sidecar;
-    let host = sc.host.trim().trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if loopback || sc.api_key.is_some() || sc.allow_insecure_bind {
-        Ok(())
-    } else {
-        Err(SidecarError::InsecureBind {
-            host: sc.host.clone(),
-            port: sc.port,
-        })
-    }
+    bind_policy(config).check()?;
+    Ok(())
 }
 
 impl Sidecar {
@@ -77,15 +58,12 @@ impl Sidecar {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), SidecarError> {
-        check_bind(self.config())?;
-        let signals = shutdown_signal();
-        let sc = &self.config().sidecar;
-        let host = sc.host.trim().trim_start_matches('[').trim_end_matches(']');
-        let addr = format!("{host}:{}", sc.port);
-        let listener = TcpListener::bind((host, sc.port))
-            .await
-            .map_err(|source| SidecarError::Bind { addr, source })?;
+        let policy = bind_policy(self.config());
+        policy.check()?;
+        let signals = scillm_serve::shutdown_signal();
+        let listener = policy.bind().await?;
         let local = listener.local_addr().map_err(SidecarError::Serve)?;
+        let sc = &self.config().sidecar;
         tracing::info!(addr = %local, echo = sc.echo, "codex sidecar listening");
         self.serve_on(listener, async move {
             tokio::select! {
@@ -128,26 +106,16 @@ impl Sidecar {
     pub async fn spawn(self) -> Result<RunningSidecar, SidecarError> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(|source| SidecarError::Bind {
-                addr: "127.0.0.1:0".into(),
-                source,
-            })?;
+            .map_err(SidecarError::Serve)?;
         let addr = listener.local_addr().map_err(SidecarError::Serve)?;
-        let base =
-            ApiBase::parse(&format!("http://{addr}")).map_err(|e| SidecarError::BadHost {
-                host: addr.to_string(),
-                reason: e.to_string(),
-            })?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(self.clone().serve_on(listener, async move {
-            let _ = stopped.await;
-        }));
+        let base = ApiBase::parse(&format!("http://{addr}"))
+            .map_err(|e| SidecarError::Serve(std::io::Error::other(e.to_string())))?;
+        let sidecar = self.clone();
+        let server = Background::spawn(addr, move |stop| sidecar.serve_on(listener, stop));
         Ok(RunningSidecar {
-            addr,
             base,
             sidecar: self,
-            stop: Some(stop),
-            task: Some(task),
+            server,
         })
     }
 }
@@ -155,11 +123,9 @@ impl Sidecar {
 /// A sidecar serving in a background task. Dropping it asks the server to stop.
 #[derive(Debug)]
 pub struct RunningSidecar {
-    addr: SocketAddr,
     base: ApiBase,
     sidecar: Sidecar,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), SidecarError>>>,
+    server: Background<SidecarError>,
 }
 
 impl RunningSidecar {
@@ -170,7 +136,7 @@ impl RunningSidecar {
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The served state.
@@ -179,23 +145,7 @@ impl RunningSidecar {
     }
 
     /// Stop accepting, let in-flight requests finish, and wait for the server to end.
-    pub async fn shutdown(mut self) -> Result<(), SidecarError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task
-                .await
-                .map_err(|e| SidecarError::Serve(std::io::Error::other(e.to_string())))?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for RunningSidecar {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), SidecarError> {
+        self.server.shutdown(SidecarError::Serve).await
     }
 }

@@ -9,7 +9,7 @@ use futures::Stream;
 use scillm_core::wire::ChatChunk;
 use tokio::sync::mpsc;
 
-use super::error::ApiError;
+use scillm_serve::ApiError;
 
 /// A `data: {chunk}` event.
 pub fn chunk_event(chunk: &ChatChunk) -> Event {

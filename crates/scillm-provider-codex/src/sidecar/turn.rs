@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use scillm_core::wire::Usage;
 
-use super::error::ApiError;
+use scillm_serve::ApiError;
 
 /// Where an agent message stands in its turn (`MessagePhase` of the app-server protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -290,3 +290,37 @@ pub async fn health(base: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// Poll `cond` (bounded, every 20 ms for up to 30 s) until it holds.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Hold `mock`'s answers, send a chat to the app-server sidecar at `base`, SIGKILL the
+/// app-server's process group while the turn waits for the model, then release the mock.
+/// Returns the killed child's pid and that chat's status and body.
+pub async fn chat_while_the_app_server_is_killed(
+    base: &str,
+    mock: &scillm_testkit::responses_mock::ResponsesMock,
+) -> (i32, u16, String) {
+    let pid = health(base).await["app_server"]["pid"].as_i64().unwrap() as i32;
+    mock.hold();
+    let b = base.to_string();
+    let in_flight =
+        tokio::spawn(async move { post_chat(&b, &chat_body(json!("hi"), false)).await });
+    until("the model request", || mock.held() == 1).await;
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let (status, _, text) = in_flight.await.unwrap();
+    mock.release();
+    (pid, status, text)
+}

@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::child::{self, Children, Spec};
 use super::cli::CliBackend;
-use super::error::ApiError;
 use protocol::{method, ClientInfo, InitializeParams, InitializeResponse};
 use rpc::{gone, Conn};
+use scillm_serve::ApiError;
 
 pub use turn::start;
 
@@ -173,6 +173,7 @@ impl AppServer {
         }
         if state.ever_started {
             self.inner.restarts.fetch_add(1, Ordering::Relaxed);
+            scillm_telemetry::record::app_server_restart();
         }
         state.ever_started = true;
         match self.launch(cli).await {

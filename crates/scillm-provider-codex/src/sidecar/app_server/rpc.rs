@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, notification};
 use crate::sidecar::cli::jsonl::unrecognised;
-use crate::sidecar::error::ApiError;
+use scillm_serve::ApiError;
 
 /// A server notification.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use super::protocol::{method, ThreadStartParams, ThreadStartResponse, ThreadUnsubscribeParams};
 use super::rpc::Conn;
 use super::AppServer;
-use crate::sidecar::error::ApiError;
+use scillm_serve::ApiError;
 
 /// The sandbox for which threads are started ahead.
 pub const SPARE_SANDBOX: &str = "read-only";

@@ -19,10 +19,12 @@ use super::protocol::{
 use super::rpc::{Conn, Notification};
 use super::{spare, AppServer};
 use crate::sidecar::answer::TurnHandle;
-use crate::sidecar::error::ApiError;
+use crate::sidecar::meter::TurnMeter;
 use crate::sidecar::request::Prepared;
 use crate::sidecar::state::Sidecar;
 use crate::sidecar::turn::{Phase, TurnEvent};
+use scillm_core::config::CodexBackend;
+use scillm_serve::ApiError;
 
 /// Start a turn for `prepared`; its events arrive on the returned handle. Refused with 429
 /// while the CLI reports a rate-limit window at 100 %; a child that cannot be started is
@@ -36,7 +38,7 @@ pub async fn start(sidecar: &Sidecar, prepared: Prepared) -> Result<TurnHandle, 
             "codex_quota_exhausted",
             format!("the Codex account's rate-limit window is used up; it resets in {wait}s"),
         );
-        e.retry_after = Some(wait.max(1));
+        e.retry_after_s = Some(wait.max(1));
         return Err(e);
     }
     let conn = app.connection(&sidecar.inner.cli).await?;
@@ -46,6 +48,7 @@ pub async fn start(sidecar: &Sidecar, prepared: Prepared) -> Result<TurnHandle, 
     Ok(TurnHandle {
         events: rx,
         schema_mode,
+        meter: TurnMeter::new(CodexBackend::AppServer),
     })
 }
 

@@ -10,9 +10,9 @@
 use scillm_core::wire::Usage;
 use serde_json::{json, Map, Value};
 
-use crate::sidecar::error::ApiError;
 use crate::sidecar::turn::{Phase, TurnEvent};
 use crate::MIN_CODEX_CLI_VERSION;
+use scillm_serve::ApiError;
 
 /// Event types of `codex exec --json` that carry nothing for the answer.
 const QUIET_EVENTS: &[&str] = &[

@@ -17,8 +17,8 @@ use scillm_core::Config;
 use serde_json::json;
 
 use super::child::child_env;
-use super::error::ApiError;
 use process::{Invocation, Timeouts};
+use scillm_serve::ApiError;
 
 /// Exit codes that mean "temporary failure, try again" (`EX_SOFTWARE`, `EX_TEMPFAIL`).
 pub const RETRYABLE_EXIT_CODES: &[i32] = &[70, 75];
