@@ -20,6 +20,7 @@
 //! assert!(text.contains("scillm_requests_total{"));
 //! ```
 
+pub mod handles;
 pub mod logging;
 pub mod names;
 pub mod prometheus;

@@ -2,8 +2,6 @@
 //! counts exactly what was recorded, by label.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::time::Duration;
 
 use scillm_telemetry::names::*;
@@ -51,8 +49,9 @@ fn a_known_mix_of_events_scrapes_as_recorded() {
     drop(in_flight);
 
     let text = handle.render();
-    let s = support::parse(&python, &text);
-    let v = |name: &str, labels: &[(&str, &str)]| support::value(&s, name, labels);
+    let s = scillm_testkit::prometheus::parse(&python, &text);
+    let v =
+        |name: &str, labels: &[(&str, &str)]| scillm_testkit::prometheus::value(&s, name, labels);
 
     let ok = [
         ("provider", "openai"),

@@ -3,6 +3,7 @@ pub mod chaos;
 pub mod chat_mock;
 pub mod external;
 pub mod otlp;
+pub mod prometheus;
 pub mod redis_server;
 pub mod responses_mock;
 

@@ -1,10 +1,14 @@
-//! Parse Prometheus text with the official Python `prometheus_client` parser.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Parse Prometheus text with the official Python `prometheus_client` parser (run by the
+//! python that `SCILLM_TEST_PYTHON` names), for scrape tests of every crate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+/// The Python program: Prometheus text on stdin, one JSON line per sample on stdout.
+const PARSE_SCRIPT: &str = include_str!("prometheus/parse_metrics.py");
 
 /// One parsed sample.
 #[derive(Debug, Clone)]
@@ -19,10 +23,9 @@ pub struct Sample {
 
 /// Parse `text` with `prometheus_client` run by `python`; panics when it does not parse.
 pub fn parse(python: &std::path::Path, text: &str) -> Vec<Sample> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/parse_metrics.py");
     let mut child = Command::new(python)
-        .arg(script)
+        .arg("-c")
+        .arg(PARSE_SCRIPT)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,15 +57,28 @@ pub fn parse(python: &std::path::Path, text: &str) -> Vec<Sample> {
         .collect()
 }
 
-/// The value of the sample named `name` whose labels include every pair of `labels`.
+/// The samples named `name` whose labels include every pair of `labels`.
+pub fn matching<'a>(
+    samples: &'a [Sample],
+    name: &'a str,
+    labels: &'a [(&str, &str)],
+) -> impl Iterator<Item = &'a Sample> + 'a {
+    samples.iter().filter(move |s| {
+        s.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).and_then(Value::as_str) == Some(*v))
+    })
+}
+
+/// The sum of the values of every sample named `name` whose labels include every pair
+/// of `labels` (e.g. a counter over all its label sets); 0 when there is none.
+pub fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    matching(samples, name, labels).map(|s| s.value).sum()
+}
+
+/// The value of the first sample named `name` whose labels include every pair of
+/// `labels`.
 pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).and_then(Value::as_str) == Some(*v))
-        })
-        .map(|s| s.value)
+    matching(samples, name, labels).next().map(|s| s.value)
 }
