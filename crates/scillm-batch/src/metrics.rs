@@ -34,7 +34,8 @@ impl MetricsServer {
             ))
         })?;
         let local = listener.local_addr().map_err(|e| err(e.to_string()))?;
-        let app = axum::Router::new().route("/metrics", scillm_serve::metrics_route(handle.clone()));
+        let app =
+            axum::Router::new().route("/metrics", scillm_serve::metrics_route(handle.clone()));
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let task = tokio::spawn(async move {

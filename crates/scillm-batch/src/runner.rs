@@ -258,27 +258,29 @@ impl BatchRunner {
         let defaults = Arc::clone(defaults);
         let tx = tx.clone();
         let queued_at = Instant::now();
-        tokio::spawn(async move {
-            let debug = router.config().router.debug_parallel;
-            let work = async {
-                let item = parse_line(&bytes, &defaults);
-                drop(bytes);
-                let result = router.run_item(index, item, queued_at, &settings).await;
-                if debug && !result.is_ok() {
-                    log_failure(&result);
-                }
-                Done::of(&result)
-            };
-            let done = AssertUnwindSafe(work)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    let e = ProviderError::new(ErrorKind::Internal, "the line's work panicked");
-                    Done::of(&RouterResult::failed(index, None, e))
-                });
-            let _ = tx.send(done);
-        }
-        .instrument(span.clone()));
+        tokio::spawn(
+            async move {
+                let debug = router.config().router.debug_parallel;
+                let work = async {
+                    let item = parse_line(&bytes, &defaults);
+                    drop(bytes);
+                    let result = router.run_item(index, item, queued_at, &settings).await;
+                    if debug && !result.is_ok() {
+                        log_failure(&result);
+                    }
+                    Done::of(&result)
+                };
+                let done = AssertUnwindSafe(work)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        let e = ProviderError::new(ErrorKind::Internal, "the line's work panicked");
+                        Done::of(&RouterResult::failed(index, None, e))
+                    });
+                let _ = tx.send(done);
+            }
+            .instrument(span.clone()),
+        );
     }
 
     fn report(&self, summary: &Summary, total: Option<u64>, started: Instant) {

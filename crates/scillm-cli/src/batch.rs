@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scillm_batch::{
-    BatchError, BatchOptions, BatchRunner, MetricsServer, Order, Output, Progress, Resume,
-    Summary,
+    BatchError, BatchOptions, BatchRunner, MetricsServer, Order, Output, Progress, Resume, Summary,
 };
 use scillm_router::Router;
 use tokio_util::sync::CancellationToken;

@@ -42,8 +42,10 @@ pub fn record_answer(span: &Span, answer: &Result<ChatResponse, ProviderError>) 
         Ok(r) => {
             span.record("gen_ai.response.model", r.model.as_str());
             if let Some(u) = &r.usage {
-                span.record("gen_ai.usage.input_tokens", u.prompt_tokens);
-                span.record("gen_ai.usage.output_tokens", u.completion_tokens);
+                // As i64: OpenTelemetry has no unsigned integers (a u64 would be a string).
+                let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                span.record("gen_ai.usage.input_tokens", int(u.prompt_tokens));
+                span.record("gen_ai.usage.output_tokens", int(u.completion_tokens));
             }
         }
         Err(e) => record_error(span, e),
