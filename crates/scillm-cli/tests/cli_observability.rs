@@ -128,6 +128,57 @@ fn a_batch_item_through_openai_exports_a_genai_client_span_in_the_inbound_trace(
     );
 }
 
+#[test]
+fn the_codex_agent_client_sends_its_chat_span_as_traceparent() {
+    let rt = runtime();
+    let receiver = rt.block_on(OtlpReceiver::start()).unwrap();
+    let mock = rt.block_on(ChatMock::builder().start()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    write_lines(
+        &input,
+        &[
+            json!({"model": "codex-agent/gpt-5", "messages": [{"role": "user", "content": "hi"}]})
+                .to_string(),
+        ],
+    );
+    let out = scillm()
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+        .arg("--no-progress")
+        .env("CODEX_AGENT_API_BASE", mock.base_url())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("TRACEPARENT", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let chat = rt
+        .block_on(receiver.wait_for(Duration::from_secs(10), |s| s.name == "chat gpt-5"))
+        .unwrap_or_else(|| panic!("no `chat gpt-5` span; got {:?}", receiver.spans()));
+    assert_eq!(chat.kind, 3);
+    assert_eq!(chat.trace_id, TRACE_ID);
+    assert_eq!(
+        chat.attributes.get("gen_ai.provider.name"),
+        Some(&"codex-agent".into())
+    );
+    assert_eq!(
+        chat.attributes.get("gen_ai.request.model"),
+        Some(&"gpt-5".into())
+    );
+    let sent = mock.requests();
+    assert_eq!(sent[0].model(), "gpt-5");
+    assert_eq!(
+        sent[0].header("traceparent"),
+        Some(format!("00-{TRACE_ID}-{}-01", chat.span_id).as_str())
+    );
+}
+
 /// Model ids of the scrape test's deployments; the mock answers by model.
 const GOOD: &str = "m-good";
 const RETRY: &str = "m-retry";
