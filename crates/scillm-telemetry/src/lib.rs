@@ -4,7 +4,9 @@
 //!
 //! Library code records through the [`metrics`] facade with the helpers in [`record`]; the
 //! calls cost next to nothing until a program installs a recorder with
-//! [`prometheus::handle`] (every scillm server does, for its `GET /metrics`).
+//! [`prometheus::handle`] (every scillm server does, for its `GET /metrics`). Hot paths
+//! (the router) record through [`handles`] instead: handles registered once per target
+//! and handed out only once the recorder is installed.
 //!
 //! ```
 //! use std::time::Duration;
