@@ -26,8 +26,18 @@ pub fn set_parent_from(span: &tracing::Span, headers: &HeaderMap) {
 pub fn inject_current(headers: &mut HeaderMap) {
     #[cfg(feature = "otel")]
     {
+        use opentelemetry::trace::TraceContextExt as _;
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        let cx = tracing::Span::current().context();
+        let span = tracing::Span::current();
+        if span.is_none() {
+            // Nothing traced (no subscriber, or the span is filtered out): skip the global
+            // propagator's lock on this hot path.
+            return;
+        }
+        let cx = span.context();
+        if !cx.span().span_context().is_valid() {
+            return;
+        }
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&cx, &mut opentelemetry_http::HeaderInjector(headers))
         });
