@@ -208,9 +208,17 @@ fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     ];
     let mut rows = Vec::new();
     let (mut plain, mut routed, mut paired) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut with_metrics, mut metrics_paired) = (Vec::new(), Vec::new());
+    let mut scraped = Vec::new();
     for round in 0..5 {
-        let mut pair = [0.0f64; 2];
-        for (slot, mode) in ["plain", "router"].into_iter().enumerate() {
+        let mut pair = [0.0f64; 3];
+        // Metrics on and off swap places every round, so neither always runs last.
+        let order = if round % 2 == 0 {
+            [(0, "plain"), (1, "router"), (2, "router-metrics")]
+        } else {
+            [(0, "plain"), (2, "router-metrics"), (1, "router")]
+        };
+        for (slot, mode) in order {
             let mut a = vec![mode];
             a.extend(args);
             let v = bench_router(bin, &a)?;
@@ -223,11 +231,22 @@ fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
                 v["ok"]
             ));
             pair[slot] = f(&v, "throughput_rps");
+            if let Some(n) = v["scraped_requests"].as_f64() {
+                scraped.push(format!("{n:.0}"));
+            }
         }
         plain.push(pair[0]);
         routed.push(pair[1]);
+        with_metrics.push(pair[2]);
         paired.push(pair[1] / pair[0].max(1.0));
+        metrics_paired.push(pair[2] / pair[1].max(1.0));
     }
+    let metrics_ratios = metrics_paired
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let m = median(with_metrics);
     let ratios = paired
         .iter()
         .map(|r| format!("{r:.2}"))
@@ -237,10 +256,12 @@ fn router(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     report.add(
         "Router versus the plain reqwest client",
         format!(
-            "Method: 20,000 chat requests at concurrency 256 against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread). `plain` is a reqwest loop (`buffer_unordered(256)`, JSON parsed); `router` is `Router::parallel` with a `model_list` deployment on the `openai` provider (retries off, metadata on, an `rpm` limit of 100,000,000 that never binds, so admission is on the path). Five rounds; in each, plain then router run back to back so the pair shares the machine's load of that moment. Per-request times are client-side for `plain` and `timing_ms` for `router`.\n\n| round | client | req/s | p50 ms | p99 ms | peak RSS MiB | ok |\n|---|---|---|---|---|---|---|\n{}\n\nRouter/plain per round: {ratios}; **median {:.2}** (goal ≥ 0.90). Ratio of the median throughputs (plain {p:.0} req/s, router {r:.0} req/s): {:.2}.\n",
+            "Method: 20,000 chat requests at concurrency 256 against the zero-latency mock upstream (`mock-upstream`, a separate process, 1 worker thread). `plain` is a reqwest loop (`buffer_unordered(256)`, JSON parsed); `router` is `Router::parallel` with a `model_list` deployment on the `openai` provider (retries off, metadata on, an `rpm` limit of 100,000,000 that never binds, so admission is on the path). Five rounds; in each, plain then router run back to back so the pair shares the machine's load of that moment. Per-request times are client-side for `plain` and `timing_ms` for `router`.\n\n| round | client | req/s | p50 ms | p99 ms | peak RSS MiB | ok |\n|---|---|---|---|---|---|---|\n{}\n\nRouter/plain per round: {ratios}; **median {:.2}** (goal ≥ 0.90). Ratio of the median throughputs (plain {p:.0} req/s, router {r:.0} req/s): {:.2}.\n\nMetrics on versus off (SPEC §16): `router-metrics` is `router` with the process's Prometheus recorder installed, so every item records `scillm_requests_total`, the GenAI duration and token histograms, queue time, rate-limit wait and in-flight; it runs right after `router` in even rounds and right before it in odd ones. Metrics-on/off per round: {metrics_ratios}; **median {:.2}** (goal ≥ 0.95, i.e. metrics cost at most 5 %). Median throughputs: off {r:.0} req/s, on {m:.0} req/s. Requests counted by the scrape at the end of each metrics run: {}.\n",
             rows.join("\n"),
             median(paired),
-            r / p.max(1.0)
+            r / p.max(1.0),
+            median(metrics_paired),
+            scraped.join(", ")
         ),
     );
     Ok(())

@@ -22,6 +22,14 @@ pub enum BatchError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The `/metrics` endpoint could not start.
+    #[error("--metrics-addr {addr}: {message}")]
+    Metrics {
+        /// The address asked for.
+        addr: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// Resuming needs results on disk.
     #[error("--resume and --retry-errors need an output file: add -o OUT.jsonl")]
     ResumeNeedsFile,
@@ -31,6 +39,9 @@ impl BatchError {
     /// Whether the caller asked for something impossible (a usage error, exit 2) rather
     /// than the run failing.
     pub fn is_usage(&self) -> bool {
-        matches!(self, BatchError::ResumeNeedsFile | BatchError::Input { .. })
+        matches!(
+            self,
+            BatchError::ResumeNeedsFile | BatchError::Input { .. } | BatchError::Metrics { .. }
+        )
     }
 }

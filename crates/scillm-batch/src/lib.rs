@@ -11,6 +11,9 @@
 //!   [`BatchOptions::reorder_window`] results in memory; [`Order::Completed`] writes
 //!   results as they finish.
 //! - Cancelling the token stops the batch cleanly and the [`Summary`] says so.
+//! - Observability (SPEC §16): [`MetricsServer`] serves `GET /metrics` while a batch runs;
+//!   the batch's items run under one `batch` span, a child of
+//!   [`BatchOptions::traceparent`] when given (the `TRACEPARENT` variable of a CLI run).
 //!
 //! [`result_line`] is the exact line `scillm batch` writes for one result, for programs
 //! that run requests themselves and want the same output.
@@ -41,6 +44,7 @@
 mod error;
 mod journal;
 mod line;
+mod metrics;
 mod options;
 mod progress;
 mod runner;
@@ -50,6 +54,7 @@ mod summary;
 pub use error::BatchError;
 pub use journal::journal_path;
 pub use line::{parse_line, reruns, result_line, LineDefaults};
+pub use metrics::MetricsServer;
 pub use options::{BatchOptions, Order, Output, Resume, DEFAULT_REORDER_WINDOW};
 pub use progress::{Progress, ProgressFn};
 pub use runner::{count_lines, BatchRunner};

@@ -83,6 +83,10 @@ pub struct BatchOptions {
     pub default_provider: Option<String>,
     /// `api_base` for lines that name none.
     pub default_api_base: Option<String>,
+    /// The W3C `traceparent` the batch's spans continue (SPEC §16), e.g. the
+    /// `TRACEPARENT` environment variable `scillm batch` was started with; ignored when
+    /// not a valid `traceparent`.
+    pub traceparent: Option<String>,
 }
 
 impl Default for BatchOptions {
@@ -97,6 +101,7 @@ impl Default for BatchOptions {
             reorder_window: DEFAULT_REORDER_WINDOW,
             default_provider: None,
             default_api_base: None,
+            traceparent: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use scillm_router::{ErrorType, RequestItem, Router, RouterResult, RunSettings};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::BatchError;
 use crate::line::{parse_line, result_line, ItemStats, LineDefaults};
@@ -131,6 +132,11 @@ impl BatchRunner {
     {
         let started = Instant::now();
         let o = &self.options;
+        // Every item's span is a child of this one; it ends when the batch does.
+        let span = tracing::info_span!(target: "scillm_batch", "batch", otel.name = "batch");
+        if let Some(tp) = &o.traceparent {
+            scillm_telemetry::propagation::set_parent_from_traceparent(&span, tp);
+        }
         let (mut sink, kept) = Sink::open(output, o.order, o.resume, o.reorder_window)?;
         let concurrency = if o.deterministic {
             1
@@ -215,7 +221,7 @@ impl BatchRunner {
                             sink.flush()?;
                         } else {
                             in_flight += 1;
-                            self.spawn_item(index, bytes, &settings, &defaults, &done_tx);
+                            self.spawn_item(index, bytes, &settings, &defaults, &done_tx, &span);
                         }
                     }
                 },
@@ -237,7 +243,7 @@ impl BatchRunner {
         }
     }
 
-    /// Start line `index` as a task of its own.
+    /// Start line `index` as a task of its own, under the batch's `span`.
     fn spawn_item(
         &self,
         index: usize,
@@ -245,32 +251,36 @@ impl BatchRunner {
         settings: &Arc<RunSettings>,
         defaults: &Arc<LineDefaults>,
         tx: &mpsc::UnboundedSender<Done>,
+        span: &tracing::Span,
     ) {
         let router = self.router.clone();
         let settings = Arc::clone(settings);
         let defaults = Arc::clone(defaults);
         let tx = tx.clone();
         let queued_at = Instant::now();
-        tokio::spawn(async move {
-            let debug = router.config().router.debug_parallel;
-            let work = async {
-                let item = parse_line(&bytes, &defaults);
-                drop(bytes);
-                let result = router.run_item(index, item, queued_at, &settings).await;
-                if debug && !result.is_ok() {
-                    log_failure(&result);
-                }
-                Done::of(&result)
-            };
-            let done = AssertUnwindSafe(work)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    let e = ProviderError::new(ErrorKind::Internal, "the line's work panicked");
-                    Done::of(&RouterResult::failed(index, None, e))
-                });
-            let _ = tx.send(done);
-        });
+        tokio::spawn(
+            async move {
+                let debug = router.config().router.debug_parallel;
+                let work = async {
+                    let item = parse_line(&bytes, &defaults);
+                    drop(bytes);
+                    let result = router.run_item(index, item, queued_at, &settings).await;
+                    if debug && !result.is_ok() {
+                        log_failure(&result);
+                    }
+                    Done::of(&result)
+                };
+                let done = AssertUnwindSafe(work)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        let e = ProviderError::new(ErrorKind::Internal, "the line's work panicked");
+                        Done::of(&RouterResult::failed(index, None, e))
+                    });
+                let _ = tx.send(done);
+            }
+            .instrument(span.clone()),
+        );
     }
 
     fn report(&self, summary: &Summary, total: Option<u64>, started: Instant) {

@@ -224,6 +224,10 @@ pub struct BatchArgs {
     /// Never draw a progress bar or print progress lines.
     #[arg(long)]
     pub no_progress: bool,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics while the batch runs (port 0
+    /// picks a free one; the address is printed).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
     /// Where to send requests that name no provider.
     #[command(flatten)]
     pub target: TargetArgs,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scillm_batch::{
-    BatchError, BatchOptions, BatchRunner, Order, Output, Progress, Resume, Summary,
+    BatchError, BatchOptions, BatchRunner, MetricsServer, Order, Output, Progress, Resume, Summary,
 };
 use scillm_router::Router;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,7 @@ pub fn options(a: &BatchArgs) -> BatchOptions {
         reorder_window: a.reorder_window,
         default_provider: a.target.provider.clone(),
         default_api_base: a.target.api_base.clone(),
+        traceparent: std::env::var(scillm_telemetry::propagation::TRACEPARENT_ENV).ok(),
     }
 }
 
@@ -63,6 +64,19 @@ pub fn exit_code(summary: &Summary, signal: u8) -> u8 {
 
 /// Run the batch `a` asks for and print its summary; returns the exit code.
 pub async fn run(router: Router, a: &BatchArgs) -> anyhow::Result<u8> {
+    let metrics = match &a.metrics_addr {
+        None => None,
+        Some(addr) => match MetricsServer::start(addr).await {
+            Ok(m) => {
+                eprintln!("metrics: http://{}/metrics", m.local_addr());
+                Some(m)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        },
+    };
     let cancel = CancellationToken::new();
     let signal = cancel_on_signals(cancel.clone());
     let view = Arc::new(ProgressView::new(!a.no_progress));
@@ -74,6 +88,9 @@ pub async fn run(router: Router, a: &BatchArgs) -> anyhow::Result<u8> {
     };
     let result = runner.run_file(&a.input, output, cancel).await;
     view.finish();
+    if let Some(m) = metrics {
+        m.stop().await;
+    }
     let summary = match result {
         Ok(s) => s,
         Err(e) => {

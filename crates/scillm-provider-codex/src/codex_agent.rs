@@ -18,9 +18,11 @@ use scillm_core::{
 };
 use serde_json::Value;
 
+use tracing::Instrument;
+
 use crate::client::{
-    build_headers, chat_url, record_failed_before_sending, set_stream_mode, HttpChatClient,
-    UpstreamCall,
+    build_headers, chat_span, chat_url, record_answer, record_error, record_failed_before_sending,
+    set_stream_mode, HttpChatClient, UpstreamCall,
 };
 
 /// The registered name.
@@ -130,12 +132,20 @@ impl Provider for CodexAgentProvider {
         request: ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
-        let call = self.prepare(request, ctx, false).await.inspect_err(|_| {
-            record_failed_before_sending(ctx);
-        })?;
-        let mut resp = self.client.chat(call, ctx).await?;
-        null_content_to_empty(&mut resp);
-        Ok(resp)
+        let model = upstream_model(self.model.as_deref().unwrap_or(&request.model));
+        let span = chat_span(NAME, model);
+        let answer = async {
+            let call = self.prepare(request, ctx, false).await.inspect_err(|_| {
+                record_failed_before_sending(ctx);
+            })?;
+            let mut resp = self.client.chat(call, ctx).await?;
+            null_content_to_empty(&mut resp);
+            Ok(resp)
+        }
+        .instrument(span.clone())
+        .await;
+        record_answer(&span, &answer);
+        answer
     }
 
     async fn chat_stream(
@@ -143,10 +153,17 @@ impl Provider for CodexAgentProvider {
         request: ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
-        let call = self.prepare(request, ctx, true).await.inspect_err(|_| {
-            record_failed_before_sending(ctx);
-        })?;
-        self.client.chat_stream(call, ctx).await
+        let model = upstream_model(self.model.as_deref().unwrap_or(&request.model));
+        let span = chat_span(NAME, model);
+        async {
+            let call = self.prepare(request, ctx, true).await.inspect_err(|_| {
+                record_failed_before_sending(ctx);
+            })?;
+            self.client.chat_stream(call, ctx).await
+        }
+        .instrument(span.clone())
+        .await
+        .inspect_err(|e| record_error(&span, e))
     }
 }
 

@@ -19,9 +19,11 @@ use scillm_core::{
     ProviderSettings, SharedProvider,
 };
 
+use tracing::Instrument;
+
 use crate::client::{
-    build_headers, chat_url, record_failed_before_sending, set_stream_mode, HttpChatClient,
-    UpstreamCall,
+    build_headers, chat_span, chat_url, record_answer, record_error, record_failed_before_sending,
+    set_stream_mode, HttpChatClient, UpstreamCall,
 };
 
 /// The registered name.
@@ -128,10 +130,16 @@ impl Provider for OpenAiProvider {
         request: ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChatResponse, ProviderError> {
-        let call = self
-            .prepare(request, ctx, false)
-            .inspect_err(|_| record_failed_before_sending(ctx))?;
-        self.client.chat(call, ctx).await
+        let span = chat_span(NAME, self.model.as_deref().unwrap_or(&request.model));
+        let answer = match self.prepare(request, ctx, false) {
+            Ok(call) => self.client.chat(call, ctx).instrument(span.clone()).await,
+            Err(e) => {
+                record_failed_before_sending(ctx);
+                Err(e)
+            }
+        };
+        record_answer(&span, &answer);
+        answer
     }
 
     async fn chat_stream(
@@ -139,9 +147,15 @@ impl Provider for OpenAiProvider {
         request: ChatRequest,
         ctx: &CallContext,
     ) -> Result<ChunkStream, ProviderError> {
-        let call = self
-            .prepare(request, ctx, true)
-            .inspect_err(|_| record_failed_before_sending(ctx))?;
-        self.client.chat_stream(call, ctx).await
+        let span = chat_span(NAME, self.model.as_deref().unwrap_or(&request.model));
+        let call = self.prepare(request, ctx, true).inspect_err(|e| {
+            record_failed_before_sending(ctx);
+            record_error(&span, e);
+        })?;
+        self.client
+            .chat_stream(call, ctx)
+            .instrument(span.clone())
+            .await
+            .inspect_err(|e| record_error(&span, e))
     }
 }

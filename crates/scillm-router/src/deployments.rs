@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use scillm_core::config::{secs, Deployment};
 use scillm_core::registry::{self, ProviderSettings};
 use scillm_core::{Config, ErrorKind, ProviderError, SharedProvider};
+use scillm_telemetry::handles::TargetMetrics;
+use scillm_telemetry::record;
 use tokio::sync::Semaphore;
 
 use crate::error::RouterError;
@@ -46,6 +48,8 @@ pub struct DeploymentState {
     in_flight: AtomicUsize,
     /// Moving average of successful latency in µs (0: no sample yet).
     latency_us: AtomicU64,
+    /// Its metric handles, registered on first use once a recorder is installed.
+    metrics: OnceLock<Arc<TargetMetrics>>,
 }
 
 impl DeploymentState {
@@ -90,6 +94,7 @@ impl DeploymentState {
             order: dep.order.unwrap_or(u32::MAX),
             in_flight: AtomicUsize::new(0),
             latency_us: AtomicU64::new(0),
+            metrics: OnceLock::new(),
             id: Arc::from(id),
         })
     }
@@ -119,6 +124,20 @@ impl DeploymentState {
                     ((old as f64) * 0.7 + (sample as f64) * 0.3).max(1.0) as u64
                 })
             });
+    }
+
+    /// Its metric handles (labels: provider, upstream model, deployment id), or `None`
+    /// while the process records no metrics.
+    pub fn metrics(&self) -> Option<Arc<TargetMetrics>> {
+        if let Some(m) = self.metrics.get() {
+            return Some(Arc::clone(m));
+        }
+        let m = TargetMetrics::new(&record::Target {
+            provider: &self.provider_name,
+            model: &self.model,
+            deployment: &self.id,
+        })?;
+        Some(Arc::clone(self.metrics.get_or_init(|| Arc::new(m))))
     }
 
     /// Count a call in flight until the guard is dropped.

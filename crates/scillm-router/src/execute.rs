@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use scillm_core::wire::{ChatRequest, ChatResponse};
 use scillm_core::{Config, ErrorKind, ProviderError, RetryStatsSlot};
+use scillm_telemetry::handles::TargetMetrics;
 
 use crate::failover::{self, Answer, Mode, Policy};
 use crate::json_check::{set_json_object_format, JsonExpectation, JsonOutcome};
@@ -36,6 +37,8 @@ pub struct Progress {
     pub calls: Vec<(RetryStatsSlot, Duration, bool)>,
     /// The tpm charge of the last admission.
     pub charged: u64,
+    /// The metric handles of the last target called (when metrics are recorded).
+    pub metrics: Option<Arc<TargetMetrics>>,
 }
 
 impl Progress {
@@ -100,6 +103,14 @@ impl Progress {
         self.calls.iter().fold(0u32, |n, (slot, _, _)| {
             n.saturating_add(slot.get().map_or(1, |s| s.attempts.saturating_add(1)))
         })
+    }
+
+    /// Retries made: [`Progress::attempts`] less the first attempt of each request (the
+    /// schema-first retry is a request of its own, not a retry).
+    pub fn retry_count(&self) -> u32 {
+        let firsts = self.calls.iter().filter(|(_, _, first)| *first).count();
+        self.attempts()
+            .saturating_sub(u32::try_from(firsts).unwrap_or(u32::MAX))
     }
 }
 

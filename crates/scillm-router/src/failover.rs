@@ -143,7 +143,12 @@ pub async fn call_with_failover(
             } else {
                 0
             };
+            let limited = d.limits.rpm.is_some() || d.limits.tpm.is_some();
+            let admitting = Instant::now();
             let admitted = state.admit(&d.id, tokens, env.deadline).await;
+            if let Some(m) = target.metrics.as_ref().filter(|_| limited) {
+                m.rate_limit_wait(admitting.elapsed());
+            }
             progress.slot_wait += waited.elapsed();
             if let Err(e) = admitted {
                 let err = ProviderError::new(
@@ -168,6 +173,7 @@ pub async fn call_with_failover(
         progress.provider = Some(Arc::clone(&target.provider_name));
         progress.model = Some(Arc::clone(&target.model));
         progress.deployment = Some(Arc::clone(&target.deployment));
+        progress.metrics.clone_from(&target.metrics);
         let slot = RetryStatsSlot::new();
         progress
             .calls
@@ -227,6 +233,9 @@ pub async fn call_with_failover(
                             || fails > policy.allowed_fails
                         {
                             state.cool_down(&d.id, e.retry_after.unwrap_or(d.cooldown));
+                            if let Some(m) = &target.metrics {
+                                m.cooldown();
+                            }
                         }
                     }
                 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use scillm_core::registry::{self, ProviderSettings};
 use scillm_core::{Config, ErrorKind, ProviderError, SharedProvider};
+use scillm_telemetry::handles::{self, TargetMetrics};
 
 use crate::deployments::{DeploymentState, DeploymentTable};
 use crate::request::RouterRequest;
@@ -31,6 +32,8 @@ pub struct Target {
     pub state: Option<Arc<DeploymentState>>,
     /// The `router.fallbacks` model name this target serves, when it is a fallback.
     pub fallback_of: Option<String>,
+    /// Its metric handles, when the process records metrics (SPEC §16).
+    pub metrics: Option<Arc<TargetMetrics>>,
 }
 
 /// Resolves requests; holds the deployments and the providers built on demand.
@@ -64,11 +67,13 @@ impl Resolver {
         let model = item.request.model.as_str();
         if let Some(name) = item.custom_llm_provider.as_deref() {
             let (canonical, provider) = self.adhoc_provider(name)?;
+            let deployment = format!("direct:{canonical}");
             return Ok(vec![Target {
                 provider,
                 provider_name: Arc::from(canonical),
                 model: Arc::from(model),
-                deployment: Arc::from(format!("direct:{canonical}")),
+                metrics: handles::adhoc(canonical, &deployment, model),
+                deployment: Arc::from(deployment),
                 state: None,
                 fallback_of: None,
             }]);
@@ -111,6 +116,7 @@ impl Resolver {
             deployment: Arc::from(CODEX_AGENT),
             state: None,
             fallback_of: None,
+            metrics: handles::adhoc(canonical, CODEX_AGENT, model),
         }))
     }
 
@@ -158,5 +164,6 @@ fn deployed(d: &Arc<DeploymentState>, fallback_of: Option<&String>) -> Target {
         deployment: Arc::clone(&d.id),
         state: Some(Arc::clone(d)),
         fallback_of: fallback_of.cloned(),
+        metrics: d.metrics(),
     }
 }

@@ -28,6 +28,15 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
+    /// The class of a failed call: `timeout` for a timeout, else `provider_error`.
+    pub fn of_error(err: &ProviderError) -> Self {
+        if err.kind == ErrorKind::Timeout {
+            ErrorType::Timeout
+        } else {
+            ErrorType::ProviderError
+        }
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -177,11 +186,7 @@ impl RouterMeta {
 
     /// Record a failed call: `timeout` for timeouts, `provider_error` otherwise.
     pub fn set_error(&mut self, err: &ProviderError) {
-        self.error_type = if err.kind == ErrorKind::Timeout {
-            ErrorType::Timeout
-        } else {
-            ErrorType::ProviderError
-        };
+        self.error_type = ErrorType::of_error(err);
         self.error_kind = Some(err.kind);
         self.status = err.status;
         self.exception = Some(truncate_chars(&err.to_string(), EXCEPTION_MAX_CHARS));

@@ -10,7 +10,9 @@ use futures::FutureExt;
 use scillm_cache::{CacheDirectives, CachePlan};
 use scillm_core::config::secs;
 use scillm_core::{ErrorKind, ProviderError};
+use scillm_telemetry::handles::{self, RouterMetrics, TargetMetrics};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::execute::{execute, ExecEnv, Outcome, Progress};
 use crate::json_check::{set_schema_format, JsonExpectation};
@@ -52,13 +54,91 @@ impl RunSettings {
     }
 }
 
-/// Run item `index`, queued since `queued_at`. Always returns its result.
+/// Run item `index`, queued since `queued_at`, under a span of its own (`router item`,
+/// with where it went and how it ended), counted in the router's metrics (SPEC §16).
+/// Always returns its result.
 pub async fn run_item(
     inner: &Inner,
     index: usize,
     item: RequestItem,
     queued_at: Instant,
     settings: &RunSettings,
+) -> RouterResult {
+    let span = tracing::info_span!(
+        target: "scillm_router",
+        "router_item",
+        otel.name = "router item",
+        index,
+        provider = tracing::field::Empty,
+        deployment = tracing::field::Empty,
+        error_type = tracing::field::Empty,
+        queue_ms = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+    );
+    let metrics = handles::router();
+    let _in_flight = metrics.map(|m| m.in_flight());
+    let mut done = Done::default();
+    let result = run(inner, index, item, queued_at, settings, &mut done)
+        .instrument(span.clone())
+        .await;
+    if let Some(m) = metrics {
+        done.record(m, &result);
+    }
+    if !span.is_disabled() {
+        let meta = &result.meta;
+        span.record("error_type", meta.error_type.as_str());
+        span.record("queue_ms", meta.queue_ms);
+        span.record("attempts", result.attempts);
+        if let Some(p) = &meta.provider {
+            span.record("provider", p.as_str());
+        }
+        if let Some(d) = &meta.deployment {
+            span.record("deployment", d.as_str());
+        }
+    }
+    result
+}
+
+/// What the metrics need to know about an item beyond its result.
+#[derive(Default)]
+struct Done {
+    /// The handles of the target that ended the item (none: it reached no provider).
+    target: Option<Arc<TargetMetrics>>,
+    /// Retries made.
+    retries: u32,
+}
+
+impl Done {
+    /// `scillm_requests_total`, the operation duration, token usage, retries and queue
+    /// time of one finished item.
+    fn record(self, router: &RouterMetrics, result: &RouterResult) {
+        let meta = &result.meta;
+        let error_type = meta.error_type.as_str();
+        router.queue(Duration::from_millis(meta.queue_ms));
+        match self.target {
+            Some(t) => {
+                t.request(error_type, result.elapsed);
+                if let (None, Some(u)) = (&result.error, &result.response.usage) {
+                    t.tokens(u.prompt_tokens, u.completion_tokens);
+                }
+                t.retries(u64::from(self.retries));
+            }
+            None => {
+                if let Some(t) = handles::no_target() {
+                    t.count(error_type);
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    inner: &Inner,
+    index: usize,
+    item: RequestItem,
+    queued_at: Instant,
+    settings: &RunSettings,
+    done: &mut Done,
 ) -> RouterResult {
     let config = &inner.config;
     let model_hint = item.model_hint();
@@ -147,6 +227,10 @@ pub async fn run_item(
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
     result.attempts = progress.attempts();
+    if progress.metrics.is_some() {
+        done.retries = progress.retry_count();
+        done.target = progress.metrics.take();
+    }
     if let (
         Some(c),
         Some(CachePlan::Use {

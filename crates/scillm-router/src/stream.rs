@@ -1,16 +1,17 @@
 //! [`crate::Router::chat_stream`]: a streamed call through the same failover loop as
 //! every other call (slots, admission, cooldowns, retries, timeout), with its metadata.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use scillm_core::config::secs;
 use scillm_core::{ChunkStream, ErrorKind, ProviderError};
+use tracing::Instrument;
 
 use crate::execute::{ExecEnv, Progress};
 use crate::failover::{call_with_failover, Answer, Mode};
 use crate::request::RouterRequest;
-use crate::result::{RouterMeta, RouterResult};
+use crate::result::{ErrorType, RouterMeta, RouterResult};
 use crate::router::Inner;
 
 /// An open routed stream and the record of the call that opened it.
@@ -44,7 +45,17 @@ pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Bo
         deadline: timeout.map(|t| started + t),
     };
     let mut progress = Progress::default();
-    let call = call_with_failover(env, &item, &item.request, &mut progress, Mode::Stream);
+    let span = tracing::info_span!(
+        target: "scillm_router",
+        "router_item",
+        otel.name = "router item",
+        stream = true,
+        provider = tracing::field::Empty,
+        deployment = tracing::field::Empty,
+        error_type = tracing::field::Empty,
+    );
+    let call = call_with_failover(env, &item, &item.request, &mut progress, Mode::Stream)
+        .instrument(span.clone());
     let outcome = match timeout {
         Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
             Err(ProviderError::new(
@@ -56,6 +67,25 @@ pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Bo
     };
     let meta = progress.meta(0, started.elapsed(), &item.request.model, config);
     let attempts = progress.attempts();
+    let error_type = match &outcome {
+        Ok(_) => ErrorType::Ok,
+        Err(e) => ErrorType::of_error(e),
+    };
+    if let Some(t) = &progress.metrics {
+        // The stream is open: what is measured is the time to open it.
+        let opened = Duration::from_millis(meta.timing_ms);
+        t.request(error_type.as_str(), opened);
+        t.retries(u64::from(progress.retry_count()));
+    }
+    if !span.is_disabled() {
+        span.record("error_type", error_type.as_str());
+        if let Some(p) = &meta.provider {
+            span.record("provider", p.as_str());
+        }
+        if let Some(d) = &meta.deployment {
+            span.record("deployment", d.as_str());
+        }
+    }
     match outcome {
         Ok((Answer::Stream(stream), held)) => {
             // The slot and the in-flight count stay taken while chunks flow.

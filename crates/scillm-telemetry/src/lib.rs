@@ -4,7 +4,9 @@
 //!
 //! Library code records through the [`metrics`] facade with the helpers in [`record`]; the
 //! calls cost next to nothing until a program installs a recorder with
-//! [`prometheus::handle`] (every scillm server does, for its `GET /metrics`).
+//! [`prometheus::handle`] (every scillm server does, for its `GET /metrics`). Hot paths
+//! (the router) record through [`handles`] instead: handles registered once per target
+//! and handed out only once the recorder is installed.
 //!
 //! ```
 //! use std::time::Duration;
@@ -20,6 +22,7 @@
 //! assert!(text.contains("scillm_requests_total{"));
 //! ```
 
+pub mod handles;
 pub mod logging;
 pub mod names;
 pub mod prometheus;

@@ -55,6 +55,13 @@ fn builder() -> Result<PrometheusBuilder, String> {
     set(b, names::TOKEN_USAGE, names::TOKEN_BUCKETS)
 }
 
+/// Whether this process's Prometheus recorder is installed (a [`handle`] call succeeded).
+/// One atomic load: hot paths check it before recording through cached handles
+/// ([`crate::handles`]), so a program without `/metrics` pays next to nothing.
+pub fn installed() -> bool {
+    matches!(HANDLE.get(), Some(Ok(_)))
+}
+
 /// Render the current metrics in Prometheus text format, or a comment line saying why
 /// there are none (another recorder owns this process).
 pub fn render() -> String {

@@ -26,12 +26,39 @@ pub fn set_parent_from(span: &tracing::Span, headers: &HeaderMap) {
 pub fn inject_current(headers: &mut HeaderMap) {
     #[cfg(feature = "otel")]
     {
+        use opentelemetry::trace::TraceContextExt as _;
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        let cx = tracing::Span::current().context();
+        let span = tracing::Span::current();
+        if span.is_none() {
+            // Nothing traced (no subscriber, or the span is filtered out): skip the global
+            // propagator's lock on this hot path.
+            return;
+        }
+        let cx = span.context();
+        if !cx.span().span_context().is_valid() {
+            return;
+        }
         opentelemetry::global::get_text_map_propagator(|p| {
             p.inject_context(&cx, &mut opentelemetry_http::HeaderInjector(headers))
         });
     }
     #[cfg(not(feature = "otel"))]
     let _ = headers;
+}
+
+/// The environment variable carrying an inbound W3C `traceparent` for a program that is
+/// not called over HTTP (the convention OpenTelemetry uses for command-line tools and
+/// CI jobs); `TRACESTATE` may accompany it.
+pub const TRACEPARENT_ENV: &str = "TRACEPARENT";
+
+/// Make `span` a child of the trace context `traceparent` (a W3C `traceparent` value,
+/// `00-{trace id}-{parent id}-{flags}`), e.g. the [`TRACEPARENT_ENV`] variable a batch
+/// was started with. No-op when the value is not a valid `traceparent`, or without the
+/// `otel` feature.
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(traceparent.trim()) {
+        headers.insert("traceparent", v);
+        set_parent_from(span, &headers);
+    }
 }

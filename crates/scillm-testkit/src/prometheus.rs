@@ -59,17 +59,30 @@ pub fn parse(python: &Path, text: &str) -> Result<Vec<Sample>, String> {
         .collect()
 }
 
-/// The value of the sample named `name` whose labels include every pair of `labels`.
+/// The samples named `name` whose labels include every pair of `labels`.
+pub fn matching<'a>(
+    samples: &'a [Sample],
+    name: &'a str,
+    labels: &'a [(&str, &str)],
+) -> impl Iterator<Item = &'a Sample> + 'a {
+    samples.iter().filter(move |s| {
+        s.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).and_then(Value::as_str) == Some(*v))
+    })
+}
+
+/// The sum of the values of every sample named `name` whose labels include every pair
+/// of `labels` (e.g. a counter over all its label sets); 0 when there is none.
+pub fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    matching(samples, name, labels).map(|s| s.value).sum()
+}
+
+/// The value of the first sample named `name` whose labels include every pair of
+/// `labels`.
 pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).and_then(Value::as_str) == Some(*v))
-        })
-        .map(|s| s.value)
+    matching(samples, name, labels).next().map(|s| s.value)
 }
 
 /// Fetch `{base}/metrics` and parse it; also checks the Prometheus text content type.

@@ -4,6 +4,9 @@
 //! - `bench-router router --base URL --n N --concurrency C`: the same requests through
 //!   `Router::parallel` (a `model_list` deployment with the `openai` provider and an `rpm`
 //!   limit that never binds).
+//! - `bench-router router-metrics --base URL --n N --concurrency C`: `router` with the
+//!   process's Prometheus recorder installed, so every item records its metrics (SPEC
+//!   §16); reports the `scillm_requests_total` the scrape shows.
 //! - `bench-router inflight --base URL --n N`: N requests in flight at once through the
 //!   router against an upstream that holds each answer; reports peak RSS per in-flight
 //!   request.
@@ -124,13 +127,22 @@ async fn main() -> anyhow::Result<()> {
         },
         _ => a,
     };
+    let metrics = if a.mode == "router-metrics" {
+        Some(scillm_telemetry::prometheus::handle().map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
     let (wall, mut times, ok) = match a.mode.as_str() {
         "plain" | "inflight-plain" => plain(&a).await?,
-        "router" | "inflight" => routed(&a).await?,
+        "router" | "router-metrics" | "inflight" => routed(&a).await?,
         other => {
-            anyhow::bail!("unknown mode {other:?}: plain, router, inflight or inflight-plain")
+            anyhow::bail!(
+                "unknown mode {other:?}: plain, router, router-metrics, inflight or inflight-plain"
+            )
         }
     };
+    // What a scrape at the end shows: every request counted.
+    let scraped = metrics.map(|h| scraped_requests(&h.render()));
     let peak = peak_rss_kib();
     let out = json!({
         "mode": a.mode,
@@ -144,9 +156,18 @@ async fn main() -> anyhow::Result<()> {
         "base_rss_kib": base_rss,
         "peak_rss_kib": peak,
         "rss_per_request_kib": (peak.saturating_sub(base_rss)) as f64 / a.n as f64,
+        "scraped_requests": scraped,
     });
     emit(&out.to_string());
     Ok(())
+}
+
+/// The sum of every `scillm_requests_total` sample of a Prometheus text scrape.
+fn scraped_requests(text: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("scillm_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The figures go to standard output, one JSON line, for `cargo xtask bench` to read.

@@ -7,6 +7,7 @@
 
 mod classify;
 mod headers;
+mod span;
 mod sse;
 
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use scillm_core::{
 
 pub use classify::{parse_completion, reqwest_error, status_error, with_wait_hint};
 pub use headers::{build_headers, HOP_BY_HOP};
+pub use span::{chat_span, record_answer, record_error};
 
 /// One prepared upstream call: where it goes, with which headers and body.
 #[derive(Clone)]
@@ -218,10 +220,13 @@ impl HttpChatClient {
         .await
     }
 
+    /// One attempt, carrying the current span's W3C trace context (`traceparent`).
     async fn send(&self, call: &UpstreamCall) -> Result<reqwest::Response, ProviderError> {
+        let mut headers = call.headers.clone();
+        scillm_telemetry::propagation::inject_current(&mut headers);
         self.http
             .post(call.url.clone())
-            .headers(call.headers.clone())
+            .headers(headers)
             .body(call.body.clone())
             .send()
             .await
