@@ -32,11 +32,17 @@ pub fn rotation_key(model_name: &str) -> String {
 /// Lifetime of a rotation counter after its last use, in seconds.
 pub const ROTATION_TTL_S: u64 = 86_400;
 
-/// GCRA over both limits at once. KEYS: rpm key, tpm key. ARGV: rpm, tpm (0 = unlimited),
-/// tokens. Returns 0 when admitted (both charged), else the wait in microseconds (nothing
-/// charged). Each key expires when its allowance is fully replenished, when it would carry
-/// no information any more.
+/// GCRA over both limits at once. KEYS: rpm key, tpm key, and optionally the deployment's
+/// cooldown key. ARGV: rpm, tpm (0 = unlimited), tokens. Returns 0 when admitted (both
+/// charged), a positive wait in microseconds (nothing charged), or — when the cooldown key
+/// is given and the deployment cools down — minus the cooldown's remaining milliseconds
+/// (nothing charged). Each key expires when its allowance is fully replenished, when it
+/// would carry no information any more.
 const ACQUIRE: &str = r#"
+if KEYS[3] then
+  local left = redis.call('PTTL', KEYS[3])
+  if left > 0 then return -left end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function plan(key, per_min, cost)
