@@ -28,6 +28,7 @@
 //! # });
 //! ```
 
+mod admission_batch;
 mod aggregate;
 mod cache;
 mod cache_stream;

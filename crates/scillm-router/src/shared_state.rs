@@ -1,10 +1,11 @@
 //! [`SharedRouterState`]: the router's [`RouterState`] shared through Redis (SPEC §18),
 //! used by [`crate::Router::new`] when `[state] redis_url` (or `SCILLM_REDIS_URL`) is set.
 //!
-//! - **Admission** (the one async method) runs one `scillm-state` Lua script in Redis per
-//!   attempt: it checks the deployment's shared cooldown and charges the rpm/tpm
-//!   allowance (GCRA, burst one second's allowance, SPEC §13) in one round trip, so every
-//!   process using that Redis draws on one allowance. A deployment cooled down by another
+//! - **Admission** (the one async method) runs one `scillm-state` Lua script in Redis: it
+//!   checks the deployment's shared cooldown and charges the rpm/tpm allowance (GCRA,
+//!   burst one second's allowance, SPEC §13) in one round trip, so every process using
+//!   that Redis draws on one allowance. Requests arriving together are admitted by one
+//!   call for the group (see `admission_batch`). A deployment cooled down by another
 //!   process is refused there ([`AdmitError`] with `limit = "cooldown"`), and the router
 //!   moves on to its next target.
 //! - **Cooldowns** are written to Redis (`SET … PX`, keeping the longer) and kept here;
@@ -32,6 +33,7 @@ use async_trait::async_trait;
 use scillm_state::{Gate, RateLimit, RedisLink, RedisStateOptions, RedisStore, StateError};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::admission_batch::Batcher;
 use crate::state::{counter_of, AdmitError, Limits, LocalState, RouterState, Usage};
 
 /// How often cooldowns started by other processes are read from Redis.
@@ -59,6 +61,7 @@ pub struct SharedRouterState {
     store: OnceLock<Option<Arc<RedisStore>>>,
     local: LocalState,
     shared: Arc<Shared>,
+    batcher: Batcher,
     epoch: Instant,
 }
 
@@ -90,6 +93,7 @@ impl SharedRouterState {
             store: OnceLock::new(),
             local: LocalState::new(),
             shared: Arc::new(Shared::default()),
+            batcher: Batcher::default(),
             epoch: Instant::now(),
         })
     }
@@ -217,11 +221,27 @@ impl RouterState for SharedRouterState {
         };
         let limits = self.limits(deployment);
         let limit = rate_limit(limits);
+        // First in a group with the requests arriving meanwhile; a group's refusal, and
+        // every later try, asks for this request alone.
+        let mut first = true;
         loop {
-            match store
-                .acquire_unless_cooling(deployment, limit, tokens)
-                .await
-            {
+            let gate = if first {
+                first = false;
+                match self.batcher.admit(store, deployment, limit, tokens).await {
+                    Some(g) if g.size > 1 && !matches!(g.gate, Some(Gate::Open)) => continue,
+                    Some(g) => g.gate,
+                    None => {
+                        store
+                            .acquire_unless_cooling(deployment, limit, tokens)
+                            .await
+                    }
+                }
+            } else {
+                store
+                    .acquire_unless_cooling(deployment, limit, tokens)
+                    .await
+            };
+            match gate {
                 Some(Gate::Open) => {
                     self.count_use(deployment, tokens);
                     return Ok(());

@@ -62,7 +62,7 @@ impl RedisStore {
         tokens: u64,
     ) -> Option<Admission> {
         Some(
-            match self.acquire(deployment, limit, tokens, false).await? {
+            match self.acquire(deployment, limit, 1, tokens, false).await? {
                 0 => Admission::Granted,
                 us => Admission::Wait(wait_from_micros(us)),
             },
@@ -79,11 +79,31 @@ impl RedisStore {
         limit: RateLimit,
         tokens: u64,
     ) -> Option<Gate> {
-        Some(match self.acquire(deployment, limit, tokens, true).await? {
-            0 => Gate::Open,
-            ms if ms < 0 => Gate::Cooling(Duration::from_millis(ms.unsigned_abs())),
-            us => Gate::Wait(wait_from_micros(us)),
-        })
+        self.acquire_many_unless_cooling(deployment, limit, 1, tokens)
+            .await
+    }
+
+    /// Like [`RedisStore::acquire_unless_cooling`] for `requests` requests together
+    /// charged `tokens` in all: admitted all or none, exactly as that many requests
+    /// admitted one after another at the same instant. One script call for a group of
+    /// requests that arrived together (the router batches concurrent admissions).
+    pub async fn acquire_many_unless_cooling(
+        &self,
+        deployment: &str,
+        limit: RateLimit,
+        requests: u64,
+        tokens: u64,
+    ) -> Option<Gate> {
+        Some(
+            match self
+                .acquire(deployment, limit, requests.max(1), tokens, true)
+                .await?
+            {
+                0 => Gate::Open,
+                ms if ms < 0 => Gate::Cooling(Duration::from_millis(ms.unsigned_abs())),
+                us => Gate::Wait(wait_from_micros(us)),
+            },
+        )
     }
 
     /// Run the acquire script (with the cooldown check when `cooling` is set): its raw
@@ -92,6 +112,7 @@ impl RedisStore {
         &self,
         deployment: &str,
         limit: RateLimit,
+        requests: u64,
         tokens: u64,
         cooling: bool,
     ) -> Option<i64> {
@@ -107,7 +128,8 @@ impl RedisStore {
                 }
                 inv.arg(limit.rpm.unwrap_or(0))
                     .arg(limit.tpm.unwrap_or(0))
-                    .arg(tokens);
+                    .arg(tokens)
+                    .arg(requests);
                 inv.invoke_async::<i64>(&mut conn).await
             })
             .await
