@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::{root, run_cmd};
 
 /// Run the benchmarks named in `args` (`router`, `memory`, `startup`, `load`, `batch`,
-/// `codex`, `gateway`, `python`; all when none). Sections of `BENCHMARKS.md` that were not
+/// `codex`, `gateway`, `state`, `python`; all when none). Sections of `BENCHMARKS.md` that were not
 /// run this time are kept.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
@@ -47,6 +47,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if want("gateway") {
         crate::bench_gateway::run(&bin, &mut report)?;
+    }
+    if want("state") {
+        crate::bench_state::run(&bin, &mut report)?;
     }
     if want("python") {
         crate::bench_python::run(&bin, &mut report)?;
@@ -362,7 +365,12 @@ fn startup(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `oha` load generator: `SCILLM_BENCH_OHA` when set (an `oha` installed elsewhere),
+/// else the one under `.tools/cargo`, installed there on first use.
 pub(crate) fn oha() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("SCILLM_BENCH_OHA").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
     let local = root().join(".tools/cargo/bin/oha");
     if local.is_file() {
         return Ok(local);

@@ -37,7 +37,7 @@ fn answers_200(port: u16, path: &str) -> bool {
     buf.starts_with("HTTP/1.1 200")
 }
 
-fn wait_ready(port: u16, path: &str, what: &str, limit: Duration) -> anyhow::Result<()> {
+pub(crate) fn wait_ready(port: u16, path: &str, what: &str, limit: Duration) -> anyhow::Result<()> {
     let t = Instant::now();
     while !answers_200(port, path) {
         anyhow::ensure!(t.elapsed() < limit, "{what} did not become ready");
@@ -167,24 +167,7 @@ pub fn run(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     )?;
     let pct = |v: &Value, p: &str| v["latencyPercentiles"][p].as_f64().unwrap_or(0.0) * 1000.0;
     let rps = |v: &Value| v["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0);
-    // The share of answers that were 2xx (oha's own success rate counts any status).
-    let ok = |v: &Value| {
-        let dist = v["statusCodeDistribution"].as_object();
-        let count = |pred: &dyn Fn(&str) -> bool| -> f64 {
-            dist.map_or(0.0, |d| {
-                d.iter()
-                    .filter(|(k, _)| pred(k))
-                    .map(|(_, n)| n.as_f64().unwrap_or(0.0))
-                    .sum()
-            })
-        };
-        let all = count(&|_| true);
-        if all == 0.0 {
-            0.0
-        } else {
-            (count(&|k| k.starts_with('2')) / all * 100.0).max(0.0)
-        }
-    };
+    let ok = ok_share;
     let row = |name: &str, (closed, fixed): &(Value, Value)| {
         format!(
             "| {name} | {:.0} | {:.1} | {:.3} | {:.3} | {:+.3} | {:+.3} | {:.1} |",
@@ -226,4 +209,24 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("scillm-bench-gateway-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The share of an `oha` run's answers that were 2xx, in % (oha's own success rate counts
+/// any status).
+pub(crate) fn ok_share(v: &Value) -> f64 {
+    let dist = v["statusCodeDistribution"].as_object();
+    let count = |pred: &dyn Fn(&str) -> bool| -> f64 {
+        dist.map_or(0.0, |d| {
+            d.iter()
+                .filter(|(k, _)| pred(k))
+                .map(|(_, n)| n.as_f64().unwrap_or(0.0))
+                .sum()
+        })
+    };
+    let all = count(&|_| true);
+    if all == 0.0 {
+        0.0
+    } else {
+        (count(&|k| k.starts_with('2')) / all * 100.0).max(0.0)
+    }
 }

@@ -50,7 +50,7 @@ const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
 /// `redis-server`, installed with apt when missing (CI runs as root; elsewhere the error
 /// says what to install).
-fn redis_server() -> anyhow::Result<PathBuf> {
+pub(crate) fn redis_server() -> anyhow::Result<PathBuf> {
     let path = PathBuf::from(REDIS_SERVER);
     let works = |p: &Path| {
         Command::new(p)

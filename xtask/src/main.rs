@@ -5,6 +5,7 @@ mod bench_batch;
 mod bench_codex;
 mod bench_gateway;
 mod bench_python;
+mod bench_state;
 mod externals;
 mod python;
 mod test;
@@ -20,7 +21,7 @@ fn usage() -> &'static str {
      Python package's pytest suite (installs the Python venv and the Codex CLI it needs\n            \
      under .venv/ and .tools/)\n  \
      verify    the 30-second checklist (`scillm doctor`; --json for machine output)\n  \
-     bench     benchmarks (router, memory, startup, load, batch, codex, gateway, python;\n            \
+     bench     benchmarks (router, memory, startup, load, batch, codex, gateway, state, python;\n            \
      all by default) into BENCHMARKS.md\n  \
      test-python  only the Python package's tests (wheel built and installed into .venv/)\n  \
      setup     only install the external test tools\n"

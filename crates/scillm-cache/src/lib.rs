@@ -23,7 +23,6 @@
 //! ```
 
 mod key;
-mod metrics_names;
 mod policy;
 mod store;
 
@@ -36,10 +35,12 @@ use scillm_state::{RedisLink, RedisStateOptions, StateError};
 use secrecy::ExposeSecret;
 
 pub use key::{normalize, CacheKey, KEY_FIELDS};
-pub use metrics_names::{
+pub use policy::{CacheDirectives, CachePlan, CacheRules, SkipReason, DIRECTIVES_FIELD};
+/// The cache's metric names, defined with every other in `scillm-telemetry`.
+pub use scillm_telemetry::names::{
     CACHE_ERRORS_TOTAL, CACHE_REQUESTS_TOTAL, CACHE_SKIPPED_TOTAL, CACHE_WRITES_TOTAL,
 };
-pub use policy::{CacheDirectives, CachePlan, CacheRules, SkipReason, DIRECTIVES_FIELD};
+use scillm_telemetry::record;
 
 use store::Store;
 
@@ -150,7 +151,7 @@ impl ResponseCache {
     pub fn plan(&self, request: &ChatRequest, directives: CacheDirectives) -> CachePlan {
         let plan = self.rules.plan(request, directives);
         if let CachePlan::Skip(reason) = &plan {
-            metrics::counter!(CACHE_SKIPPED_TOTAL, "reason" => reason.as_str()).increment(1);
+            record::cache_skipped(reason.as_str());
         }
         plan
     }
@@ -175,9 +176,7 @@ impl ResponseCache {
                 None
             }
         });
-        let result = if answer.is_some() { "hit" } else { "miss" };
-        metrics::counter!(CACHE_REQUESTS_TOTAL, "backend" => backend, "result" => result)
-            .increment(1);
+        record::cache_lookup(backend, answer.is_some());
         answer
     }
 
@@ -188,17 +187,14 @@ impl ResponseCache {
             Err(e) => return self.failed("put", &e.to_string()),
         };
         match self.store.put(key.as_str(), bytes).await {
-            Ok(()) => {
-                metrics::counter!(CACHE_WRITES_TOTAL, "backend" => self.store.name()).increment(1)
-            }
+            Ok(()) => record::cache_write(self.store.name()),
             Err(error) => self.failed("put", &error),
         }
     }
 
     fn failed(&self, operation: &'static str, error: &str) {
         let backend = self.store.name();
-        metrics::counter!(CACHE_ERRORS_TOTAL, "backend" => backend, "operation" => operation)
-            .increment(1);
+        record::cache_error(backend, operation);
         tracing::warn!(
             backend,
             operation,

@@ -15,4 +15,8 @@ pub enum RouterError {
     /// The `[cache]` section cannot be used (the message says what to set).
     #[error("{0}")]
     Cache(String),
+    /// The `[state]` section cannot be used (e.g. `redis_url` is not a Redis URL; the URL
+    /// itself is never repeated).
+    #[error("{0}")]
+    State(String),
 }

@@ -28,6 +28,7 @@
 //! # });
 //! ```
 
+mod admission_batch;
 mod aggregate;
 mod cache;
 mod cache_stream;
@@ -44,6 +45,7 @@ mod resolve;
 mod result;
 mod router;
 mod run;
+pub mod shared_state;
 pub mod state;
 mod strategy;
 mod stream;
@@ -59,5 +61,6 @@ pub use router::Router;
 pub use run::RunSettings;
 pub use scillm_core::config::RoutingStrategy;
 pub use scillm_core::wire::Aggregator;
+pub use shared_state::SharedRouterState;
 pub use state::{LocalState, RouterState};
 pub use stream::RoutedStream;

@@ -19,6 +19,7 @@ use crate::request::{RequestItem, RouterRequest};
 use crate::resolve::Resolver;
 use crate::result::RouterResult;
 use crate::run::{run_item, RunSettings};
+use crate::shared_state::SharedRouterState;
 use crate::state::{LocalState, RouterState};
 use crate::strategy::Picker;
 use crate::stream::{self, RoutedStream};
@@ -48,9 +49,19 @@ impl Router {
     /// A deployment whose provider is not compiled in (or cannot be built) is an error
     /// naming the deployment and the cargo feature that is missing.
     ///
-    /// Rate-limit use, cooldowns and rotation are kept in this process ([`LocalState`]).
+    /// Rate-limit use, cooldowns and rotation are shared through Redis when `[state]
+    /// redis_url` (or `SCILLM_REDIS_URL`) is set ([`SharedRouterState`], SPEC §18), else
+    /// kept in this process ([`LocalState`]). A Redis URL that does not parse is an error;
+    /// a Redis that is down is not (limits stay per process until it answers).
     pub fn new(config: Arc<Config>) -> Result<Self, RouterError> {
-        Self::with_state(config, Arc::new(LocalState::new()))
+        let state: Arc<dyn RouterState> = match &config.state.redis_url {
+            Some(url) => Arc::new(
+                SharedRouterState::new(url.clone())
+                    .map_err(|e| RouterError::State(e.to_string()))?,
+            ),
+            None => Arc::new(LocalState::new()),
+        };
+        Self::with_state(config, state)
     }
 
     /// Build a router whose rate-limit use, cooldowns and rotation live in `state` (e.g.

@@ -84,6 +84,19 @@ pub trait RouterState: Send + Sync + fmt::Debug {
     fn usage(&self, deployment: &str) -> Usage;
 }
 
+/// The counter under `key`, made at 0 on first use (`None` only if the lock is poisoned).
+pub(crate) fn counter_of(
+    map: &RwLock<HashMap<String, Arc<AtomicU64>>>,
+    key: &str,
+) -> Option<Arc<AtomicU64>> {
+    if let Some(c) = map.read().ok()?.get(key) {
+        return Some(Arc::clone(c));
+    }
+    Some(Arc::clone(
+        map.write().ok()?.entry(key.to_string()).or_default(),
+    ))
+}
+
 /// The state of one deployment in this process.
 #[derive(Debug)]
 struct Entry {
@@ -195,19 +208,7 @@ impl RouterState for LocalState {
     }
 
     fn next_rotation(&self, model: &str) -> u64 {
-        let found = self
-            .rotations
-            .read()
-            .ok()
-            .and_then(|m| m.get(model).cloned());
-        let counter = match found {
-            Some(c) => c,
-            None => match self.rotations.write() {
-                Ok(mut m) => Arc::clone(m.entry(model.to_string()).or_default()),
-                Err(_) => return 0,
-            },
-        };
-        counter.fetch_add(1, Ordering::Relaxed)
+        counter_of(&self.rotations, model).map_or(0, |c| c.fetch_add(1, Ordering::Relaxed))
     }
 
     fn usage(&self, deployment: &str) -> Usage {

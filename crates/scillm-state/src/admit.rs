@@ -29,7 +29,7 @@ pub async fn admit(
                 if deadline.is_some_and(|d| Instant::now() + wait > d) {
                     return Err(PastDeadline { wait });
                 }
-                metrics::histogram!("scillm_rate_limit_wait_seconds").record(wait.as_secs_f64());
+                scillm_telemetry::record::rate_limit_wait(deployment, wait);
                 tokio::time::sleep(wait).await;
             }
         }

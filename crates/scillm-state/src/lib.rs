@@ -33,7 +33,6 @@
 mod admit;
 mod link;
 mod local;
-mod metrics_names;
 mod redis_state;
 mod redis_store;
 mod scripts;
@@ -48,9 +47,10 @@ use secrecy::ExposeSecret;
 pub use admit::{admit, PastDeadline};
 pub use link::{RedisLink, RedisStateOptions, StateError};
 pub use local::LocalState;
-pub use metrics_names::{STATE_BACKEND_ERRORS_TOTAL, STATE_FALLBACK_TOTAL};
 pub use redis_state::RedisState;
-pub use redis_store::RedisStore;
+pub use redis_store::{Gate, RedisStore};
+/// The shared state's metric names, defined with every other in `scillm-telemetry`.
+pub use scillm_telemetry::names::{STATE_BACKEND_ERRORS_TOTAL, STATE_FALLBACK_TOTAL};
 pub use scripts::{cooldown_key, rotation_key, rpm_key, tpm_key, KEY_PREFIX};
 
 /// A deployment's limits: requests and tokens per minute; `None` is unlimited.

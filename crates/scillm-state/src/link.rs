@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisResult;
 
-use crate::metrics_names::{STATE_BACKEND_ERRORS_TOTAL, STATE_FALLBACK_TOTAL};
+use scillm_telemetry::record;
 
 /// A Redis URL that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ impl RedisLink {
             .map(|h| h.is_some_and(|at| Instant::now() < at))
             .unwrap_or(false);
         if skip {
-            metrics::counter!(STATE_FALLBACK_TOTAL, "operation" => operation).increment(1);
+            record::state_fallback(operation);
             return None;
         }
         // The manager's own timeouts bound each attempt; this bounds the whole call.
@@ -156,8 +156,8 @@ impl RedisLink {
     }
 
     fn mark_down(&self, operation: &'static str, error: &str) {
-        metrics::counter!(STATE_BACKEND_ERRORS_TOTAL, "operation" => operation).increment(1);
-        metrics::counter!(STATE_FALLBACK_TOTAL, "operation" => operation).increment(1);
+        record::state_backend_error(operation);
+        record::state_fallback(operation);
         let retry_at = Instant::now() + self.options.retry_after;
         let was_up = self
             .health

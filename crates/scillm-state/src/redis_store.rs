@@ -23,6 +23,17 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// The answer to [`RedisStore::acquire_unless_cooling`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Capacity was taken: send the request now.
+    Open,
+    /// Nothing was taken: capacity comes back after this long (SPEC §13 admission).
+    Wait(Duration),
+    /// Nothing was taken: the deployment cools down (started by any process) for this long.
+    Cooling(Duration),
+}
+
 /// Microseconds from Redis as a duration (at least 1 ms, so a caller never spins).
 fn wait_from_micros(us: i64) -> Duration {
     Duration::from_micros(u64::try_from(us).unwrap_or(0)).max(Duration::from_millis(1))
@@ -50,23 +61,78 @@ impl RedisStore {
         limit: RateLimit,
         tokens: u64,
     ) -> Option<Admission> {
-        let (rk, tk) = (rpm_key(deployment), tpm_key(deployment));
-        let answer = self
-            .link
+        Some(
+            match self.acquire(deployment, limit, 1, tokens, false).await? {
+                0 => Admission::Granted,
+                us => Admission::Wait(wait_from_micros(us)),
+            },
+        )
+    }
+
+    /// Like [`RedisStore::try_acquire`], in the same single script call, but first checks
+    /// `deployment`'s shared cooldown: while it cools down nothing is charged and the
+    /// answer is [`Gate::Cooling`] with the time left. Unlimited deployments cost the
+    /// cooldown check only.
+    pub async fn acquire_unless_cooling(
+        &self,
+        deployment: &str,
+        limit: RateLimit,
+        tokens: u64,
+    ) -> Option<Gate> {
+        self.acquire_many_unless_cooling(deployment, limit, 1, tokens)
+            .await
+    }
+
+    /// Like [`RedisStore::acquire_unless_cooling`] for `requests` requests together
+    /// charged `tokens` in all: admitted all or none, exactly as that many requests
+    /// admitted one after another at the same instant. One script call for a group of
+    /// requests that arrived together (the router batches concurrent admissions).
+    pub async fn acquire_many_unless_cooling(
+        &self,
+        deployment: &str,
+        limit: RateLimit,
+        requests: u64,
+        tokens: u64,
+    ) -> Option<Gate> {
+        Some(
+            match self
+                .acquire(deployment, limit, requests.max(1), tokens, true)
+                .await?
+            {
+                0 => Gate::Open,
+                ms if ms < 0 => Gate::Cooling(Duration::from_millis(ms.unsigned_abs())),
+                us => Gate::Wait(wait_from_micros(us)),
+            },
+        )
+    }
+
+    /// Run the acquire script (with the cooldown check when `cooling` is set): its raw
+    /// answer (see the script in `scripts.rs`).
+    async fn acquire(
+        &self,
+        deployment: &str,
+        limit: RateLimit,
+        requests: u64,
+        tokens: u64,
+        cooling: bool,
+    ) -> Option<i64> {
+        let mut keys = vec![rpm_key(deployment), tpm_key(deployment)];
+        if cooling {
+            keys.push(cooldown_key(deployment));
+        }
+        self.link
             .call("acquire", |mut conn| async move {
                 let mut inv = self.scripts.acquire.prepare_invoke();
-                inv.key(&rk)
-                    .key(&tk)
-                    .arg(limit.rpm.unwrap_or(0))
+                for key in &keys {
+                    inv.key(key);
+                }
+                inv.arg(limit.rpm.unwrap_or(0))
                     .arg(limit.tpm.unwrap_or(0))
-                    .arg(tokens);
+                    .arg(tokens)
+                    .arg(requests);
                 inv.invoke_async::<i64>(&mut conn).await
             })
-            .await?;
-        Some(match answer {
-            0 => Admission::Granted,
-            us => Admission::Wait(wait_from_micros(us)),
-        })
+            .await
     }
 
     /// Move the token allowance by `delta` tokens (real − estimate).

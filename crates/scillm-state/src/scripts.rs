@@ -32,25 +32,36 @@ pub fn rotation_key(model_name: &str) -> String {
 /// Lifetime of a rotation counter after its last use, in seconds.
 pub const ROTATION_TTL_S: u64 = 86_400;
 
-/// GCRA over both limits at once. KEYS: rpm key, tpm key. ARGV: rpm, tpm (0 = unlimited),
-/// tokens. Returns 0 when admitted (both charged), else the wait in microseconds (nothing
-/// charged). Each key expires when its allowance is fully replenished, when it would carry
-/// no information any more.
+/// GCRA over both limits at once. KEYS: rpm key, tpm key, and optionally the deployment's
+/// cooldown key. ARGV: rpm, tpm (0 = unlimited), tokens, and optionally the number of
+/// requests `n` (default 1) admitted together, all or none, exactly as `n` requests
+/// admitted one after another at the same instant (so a group never uses the widened
+/// tolerance a single large request gets). Returns 0 when admitted (both charged), a
+/// positive wait in microseconds (nothing charged), or — when the cooldown key is given
+/// and the deployment cools down — minus the cooldown's remaining milliseconds (nothing
+/// charged). Each key expires when its allowance is fully replenished, when it
+/// would carry no information any more.
 const ACQUIRE: &str = r#"
+if KEYS[3] then
+  local left = redis.call('PTTL', KEYS[3])
+  if left > 0 then return -left end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function plan(key, per_min, cost)
+local n = tonumber(ARGV[4] or '1')
+local function plan(key, per_min, cost, wide)
   if per_min <= 0 then return nil end
   local interval = 60000000 / per_min
   local burst = math.max(1, math.floor(per_min / 60))
-  local tolerance = interval * math.max(burst, cost)
+  local tolerance = interval * burst
+  if wide then tolerance = interval * math.max(burst, cost) end
   local tat = tonumber(redis.call('GET', key) or '0') or 0
   if tat < now then tat = now end
   local new_tat = tat + interval * cost
   return {new_tat, new_tat - now - tolerance}
 end
-local a = plan(KEYS[1], tonumber(ARGV[1]), 1)
-local b = plan(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local a = plan(KEYS[1], tonumber(ARGV[1]), n, false)
+local b = plan(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), n == 1)
 local wait = 0
 if a and a[2] > wait then wait = a[2] end
 if b and b[2] > wait then wait = b[2] end

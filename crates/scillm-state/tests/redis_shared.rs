@@ -214,3 +214,54 @@ async fn the_config_chooses_shared_or_per_process_state() {
     assert_eq!(c.next_rotation("m").await, 0);
     assert_eq!(d.next_rotation("m").await, 0);
 }
+
+#[tokio::test]
+async fn a_group_is_admitted_as_that_many_requests_in_a_row_or_not_at_all() {
+    use scillm_state::{Gate, RedisStateOptions, RedisStore};
+    let Some(redis) = server().await else { return };
+    let store = RedisStore::new(&redis.url(), RedisStateOptions::default()).unwrap();
+    // rpm = 6: burst 1, then one per ten seconds — no timing in this test comes close.
+    let rpm_6 = RateLimit {
+        rpm: Some(6),
+        tpm: None,
+    };
+    let gate = |g: Option<Gate>| g.unwrap();
+    let group = store.acquire_many_unless_cooling("g", rpm_6, 2, 0).await;
+    assert!(
+        matches!(gate(group), Gate::Wait(_)),
+        "two at once exceed a burst of one"
+    );
+    let one = store.acquire_many_unless_cooling("g", rpm_6, 1, 0).await;
+    assert_eq!(gate(one), Gate::Open, "the refused group charged nothing");
+    let again = store.acquire_unless_cooling("g", rpm_6, 0).await;
+    assert!(matches!(gate(again), Gate::Wait(_)));
+
+    // tpm = 600: ten tokens a second. One request larger than that is admitted on a full
+    // allowance; a group of requests summing to as much is not (each would wait in turn).
+    let tpm_600 = RateLimit {
+        rpm: None,
+        tpm: Some(600),
+    };
+    let group = store
+        .acquire_many_unless_cooling("t1", tpm_600, 2, 12)
+        .await;
+    assert!(matches!(gate(group), Gate::Wait(_)));
+    let single = store
+        .acquire_many_unless_cooling("t2", tpm_600, 1, 12)
+        .await;
+    assert_eq!(gate(single), Gate::Open);
+
+    // A cooling deployment is refused for the whole group, nothing charged.
+    store
+        .start_cooldown("c", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let cooling = store.acquire_many_unless_cooling("c", rpm_6, 3, 0).await;
+    assert!(matches!(gate(cooling), Gate::Cooling(left) if left > Duration::from_secs(50)));
+    assert!(!redis
+        .keys_with_ttl()
+        .await
+        .unwrap()
+        .iter()
+        .any(|(k, _)| k == "scillm:rl:rpm:c"));
+}

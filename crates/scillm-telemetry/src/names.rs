@@ -40,6 +40,26 @@ pub const MINI_AGENT_RUNS_TOTAL: &str = "scillm_mini_agent_runs_total";
 /// `error`).
 pub const MINI_AGENT_TOOL_CALLS_TOTAL: &str = "scillm_mini_agent_tool_calls_total";
 
+/// Counter: calls to the shared-state backend (Redis, SPEC §18) that failed — unreachable,
+/// timed out or answering an error. Label `operation` = `acquire` | `correct` |
+/// `cooldown` | `cooldowns` | `rotation`.
+pub const STATE_BACKEND_ERRORS_TOTAL: &str = "scillm_state_backend_errors_total";
+/// Counter: shared-state calls answered from process-local state because the backend was
+/// down (failed just now, or within its back-off after a failure). Label `operation` as
+/// [`STATE_BACKEND_ERRORS_TOTAL`].
+pub const STATE_FALLBACK_TOTAL: &str = "scillm_state_fallback_total";
+/// Counter: response-cache lookups (SPEC §18). Labels `backend` = `local` | `redis` |
+/// `disk` and `result` = `hit` | `miss` (a backend error counts as a miss).
+pub const CACHE_REQUESTS_TOTAL: &str = "scillm_cache_requests_total";
+/// Counter: requests that left the response cache alone. Label `reason` = `stream` |
+/// `nondeterministic` | `directive`.
+pub const CACHE_SKIPPED_TOTAL: &str = "scillm_cache_skipped_total";
+/// Counter: answers stored in the response cache. Label `backend`.
+pub const CACHE_WRITES_TOTAL: &str = "scillm_cache_writes_total";
+/// Counter: response-cache backend failures (Redis unreachable, disk unreadable, a corrupt
+/// entry); the request goes on as a miss. Labels `backend` and `operation` = `get` | `put`.
+pub const CACHE_ERRORS_TOTAL: &str = "scillm_cache_errors_total";
+
 /// Label: `gen_ai.operation.name` (`chat`).
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai_operation_name";
 /// Label: `gen_ai.provider.name` (the scillm provider, e.g. `openai`, `codex-agent`).
@@ -68,6 +88,7 @@ pub const TOKEN_BUCKETS: &[f64] = &[
 /// Register the help text and unit of every metric above with the installed recorder.
 pub fn describe_all() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_state_and_cache();
     describe_histogram!(
         OPERATION_DURATION,
         Unit::Seconds,
@@ -111,5 +132,31 @@ pub fn describe_all() {
     describe_counter!(
         HTTP_REQUESTS_TOTAL,
         "HTTP requests answered, by component and status class."
+    );
+}
+
+/// Register the help text of the shared-state and response-cache metrics (SPEC §18).
+fn describe_state_and_cache() {
+    use metrics::describe_counter;
+    describe_counter!(
+        STATE_BACKEND_ERRORS_TOTAL,
+        "Shared-state (Redis) calls that failed, by operation."
+    );
+    describe_counter!(
+        STATE_FALLBACK_TOTAL,
+        "Shared-state calls answered by this process because Redis was down, by operation."
+    );
+    describe_counter!(
+        CACHE_REQUESTS_TOTAL,
+        "Response-cache lookups by backend and result (hit or miss)."
+    );
+    describe_counter!(
+        CACHE_SKIPPED_TOTAL,
+        "Requests that left the response cache alone, by reason."
+    );
+    describe_counter!(CACHE_WRITES_TOTAL, "Answers stored in the response cache.");
+    describe_counter!(
+        CACHE_ERRORS_TOTAL,
+        "Response-cache backend failures by backend and operation."
     );
 }

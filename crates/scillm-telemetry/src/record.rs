@@ -111,6 +111,39 @@ pub fn mini_agent_tool_call(tool: &'static str, ok: bool) {
     counter!(MINI_AGENT_TOOL_CALLS_TOTAL, "tool" => tool, "outcome" => outcome).increment(1);
 }
 
+/// A shared-state call did not reach Redis (SPEC §18):
+/// `scillm_state_backend_errors_total{operation}`.
+pub fn state_backend_error(operation: &'static str) {
+    counter!(STATE_BACKEND_ERRORS_TOTAL, "operation" => operation).increment(1);
+}
+
+/// A shared-state call was answered by this process instead of Redis:
+/// `scillm_state_fallback_total{operation}`.
+pub fn state_fallback(operation: &'static str) {
+    counter!(STATE_FALLBACK_TOTAL, "operation" => operation).increment(1);
+}
+
+/// One response-cache lookup: `scillm_cache_requests_total{backend,result}`.
+pub fn cache_lookup(backend: &'static str, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    counter!(CACHE_REQUESTS_TOTAL, "backend" => backend, "result" => result).increment(1);
+}
+
+/// A request left the response cache alone: `scillm_cache_skipped_total{reason}`.
+pub fn cache_skipped(reason: &'static str) {
+    counter!(CACHE_SKIPPED_TOTAL, "reason" => reason).increment(1);
+}
+
+/// An answer was stored: `scillm_cache_writes_total{backend}`.
+pub fn cache_write(backend: &'static str) {
+    counter!(CACHE_WRITES_TOTAL, "backend" => backend).increment(1);
+}
+
+/// A response-cache backend failed: `scillm_cache_errors_total{backend,operation}`.
+pub fn cache_error(backend: &'static str, operation: &'static str) {
+    counter!(CACHE_ERRORS_TOTAL, "backend" => backend, "operation" => operation).increment(1);
+}
+
 /// Counts one request in `scillm_in_flight{component}` for as long as it lives.
 #[derive(Debug)]
 #[must_use = "the request counts as in flight only while the guard lives"]

@@ -156,7 +156,7 @@ async fn ping(port: u16) -> bool {
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a free port: {e}"))?;
     l.local_addr()
         .map(|a| a.port())
