@@ -39,6 +39,7 @@
 //! ```
 
 mod error;
+mod format;
 mod journal;
 mod line;
 mod options;
@@ -48,6 +49,7 @@ mod sink;
 mod summary;
 
 pub use error::BatchError;
+pub use format::{JsonlFormat, LineFormat, ParsedLine};
 pub use journal::journal_path;
 pub use line::{parse_line, reruns, result_line, LineDefaults};
 pub use options::{BatchOptions, Order, Output, Resume, DEFAULT_REORDER_WINDOW};
