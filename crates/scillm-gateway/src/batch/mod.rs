@@ -185,6 +185,9 @@ impl BatchService {
         };
         let task = tokio::spawn(run.run());
         if let Ok(mut r) = self.inner.running.lock() {
+            // Finished batches are read from the store (their last state is persisted
+            // before their task ends).
+            r.retain(|_, b| !b.task.is_finished());
             r.insert(id, Running { batch, stop, task });
         }
     }
