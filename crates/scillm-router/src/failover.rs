@@ -201,6 +201,17 @@ pub async fn call_with_failover(
                         }
                     }
                 }
+                let answer = match (answer, &target.state) {
+                    (Answer::Stream(s), Some(d)) if progress.charged > 0 => {
+                        Answer::Stream(settle_on_usage(
+                            s,
+                            Arc::clone(&policy.state),
+                            Arc::clone(&d.id),
+                            progress.charged,
+                        ))
+                    }
+                    (answer, _) => answer,
+                };
                 progress.model_fallback = target.fallback_of.clone();
                 return Ok((answer, held));
             }
@@ -227,6 +238,56 @@ pub async fn call_with_failover(
                     return Err(last.unwrap_or_else(no_target));
                 }
             }
+        }
+    }
+}
+
+/// `stream` with its deployment's token charge corrected, when the stream ends, by the
+/// last usage its chunks reported (`stream_options.include_usage`; some servers repeat a
+/// running total on every chunk), as a complete answer's is.
+fn settle_on_usage(
+    stream: ChunkStream,
+    state: Arc<dyn RouterState>,
+    deployment: Arc<str>,
+    charged: u64,
+) -> ChunkStream {
+    use futures::StreamExt;
+    let mut settle = SettleOnEnd {
+        state,
+        deployment,
+        charged,
+        total: None,
+    };
+    Box::pin(stream.map(move |chunk| {
+        if let Ok(c) = &chunk {
+            if let Some(u) = &c.usage {
+                // A method call, so the closure owns all of `settle` (not just the
+                // field), and the settling happens when the stream is dropped.
+                settle.saw(u.total_tokens);
+            }
+        }
+        chunk
+    }))
+}
+
+/// Settles a stream's token charge with the last usage seen when the stream is dropped.
+struct SettleOnEnd {
+    state: Arc<dyn RouterState>,
+    deployment: Arc<str>,
+    charged: u64,
+    total: Option<u64>,
+}
+
+impl SettleOnEnd {
+    fn saw(&mut self, total: u64) {
+        self.total = Some(total);
+    }
+}
+
+impl Drop for SettleOnEnd {
+    fn drop(&mut self) {
+        if let Some(total) = self.total {
+            self.state.settle(&self.deployment, self.charged, total);
         }
     }
 }

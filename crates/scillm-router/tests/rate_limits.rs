@@ -150,10 +150,15 @@ async fn tpm_makes_items_wait_for_token_capacity() {
     assert!(queued[19] >= 3500, "{queued:?}");
 }
 
-#[tokio::test]
-async fn real_usage_below_the_estimate_lets_later_items_through_sooner() {
-    // Estimated 100 tokens each, the mock reports 2: the credit makes later charges
-    // small, so 20 items take far less than the 4 s the estimate alone would need.
+/// 20 items of 100 estimated tokens each, one after another, through `send` on a
+/// deployment with tpm 24000 (400 tokens a second); the mock reports 2 tokens used.
+/// Returns how long they took: with the charge corrected by the real usage, far less
+/// than the 4 s the estimate alone would need.
+async fn twenty_items_at_tpm_24000<F, Fut>(send: F) -> Duration
+where
+    F: Fn(scillm_router::Router, serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mock = ChatMock::builder().content("ok").start().await.unwrap();
     let r = router(
         json!([{"model_name": "m", "provider": "openai", "api_base": mock.base_url(), "tpm": 24000}]),
@@ -162,13 +167,38 @@ async fn real_usage_below_the_estimate_lets_later_items_through_sooner() {
     let text = "x".repeat(400);
     let started = Instant::now();
     for _ in 0..20 {
-        assert!(r.completion(item("m", &text)).await.is_ok());
+        send(r.clone(), item("m", &text)).await;
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn real_usage_below_the_estimate_lets_later_items_through_sooner() {
+    let took = twenty_items_at_tpm_24000(|r, req| async move {
+        assert!(r.completion(req).await.is_ok());
+    })
+    .await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_streamed_answer_s_usage_corrects_the_charge_too() {
+    // Through `chat_stream`: the usage chunk (`include_usage`) settles the charge when
+    // the stream ends.
+    use futures::StreamExt;
+    let took = twenty_items_at_tpm_24000(|r, mut req| async move {
+        req["stream"] = json!(true);
+        req["stream_options"] = json!({"include_usage": true});
+        let req = scillm_router::RouterRequest::from_value(req).unwrap();
+        let mut s = r.chat_stream(req).await.unwrap();
+        let mut usage = None;
+        while let Some(c) = s.next().await {
+            usage = c.unwrap().usage.or(usage);
+        }
+        assert_eq!(usage.map(|u| u.total_tokens), Some(2));
+    })
+    .await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
 }
 
 #[tokio::test]

@@ -239,3 +239,30 @@ async fn a_codex_failure_reads_the_same_streamed_or_not() {
             .contains("boom"));
     }
 }
+
+/// Every corpus answer that takes the fast reading reads as the lenient reading does, and
+/// the answers already in OpenAI's shape do take it (SPEC §11).
+#[test]
+fn the_fast_reading_agrees_with_the_lenient_one_on_the_corpus() {
+    use scillm_core::upstream::{canonical_completion, completion_from_value};
+    let mut fast = Vec::new();
+    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let body = std::fs::read(&path).unwrap();
+        let Some(f) = canonical_completion(&body) else {
+            continue;
+        };
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let lenient = completion_from_value(200, value, &body)
+            .unwrap_or_else(|e| panic!("{}: fast read but lenient failed: {e}", path.display()));
+        assert_eq!(f, lenient, "{}", path.display());
+        fast.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(
+        fast.len() >= 5,
+        "the answers in OpenAI's shape should take the fast reading; only {fast:?} did"
+    );
+}

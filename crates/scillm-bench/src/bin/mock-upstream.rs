@@ -7,7 +7,8 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::Router;
 
-const ANSWER: &str = r#"{"id":"bench-1","object":"chat.completion","created":0,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+/// The answer as OpenAI sends it (a real `created`, as every server sends).
+const ANSWER: &str = r#"{"id":"bench-1","object":"chat.completion","created":1700000000,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
 
 fn main() -> anyhow::Result<()> {
     let mut hold = Duration::ZERO;

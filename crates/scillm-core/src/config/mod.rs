@@ -8,6 +8,7 @@ mod gateway;
 mod litellm;
 mod load;
 mod model;
+mod router;
 mod shared;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
@@ -15,7 +16,7 @@ pub use gateway::{GatewayConfig, GatewayKey};
 pub use litellm::{split_provider, PROVIDER_PREFIXES};
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{
-    secs, CodexAgentConfig, CodexBackend, Config, Deployment, InputMode, MiniAgentConfig,
-    RouterConfig, RoutingStrategy, SidecarConfig,
+    secs, CodexAgentConfig, CodexBackend, Config, InputMode, MiniAgentConfig, SidecarConfig,
 };
+pub use router::{Deployment, RouterConfig, RoutingStrategy};
 pub use shared::{CacheConfig, CacheMode, StateConfig};

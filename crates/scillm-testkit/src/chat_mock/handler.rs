@@ -67,6 +67,11 @@ pub(super) async fn chat(
         (None, None) => state.default.clone(),
     };
     let stream = req.body.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = req
+        .body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
     let model = req.model().to_string();
     if state.record {
         if let Ok(mut r) = state.requests.lock() {
@@ -76,10 +81,16 @@ pub(super) async fn chat(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    render(reply, seq, &model, stream)
+    render(reply, seq, &model, stream, include_usage)
 }
 
-fn render(reply: MockReply, seq: usize, model: &str, stream: bool) -> Response {
+fn render(
+    reply: MockReply,
+    seq: usize,
+    model: &str,
+    stream: bool,
+    include_usage: bool,
+) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = if let Some(raw) = reply.raw {
         (status, raw).into_response()
@@ -89,7 +100,7 @@ fn render(reply: MockReply, seq: usize, model: &str, stream: bool) -> Response {
         (
             status,
             [("content-type", "text/event-stream")],
-            sse(seq, model, &reply.content),
+            sse(seq, model, &reply.content, include_usage),
         )
             .into_response()
     } else {
@@ -119,8 +130,9 @@ fn render(reply: MockReply, seq: usize, model: &str, stream: bool) -> Response {
 }
 
 /// The SSE body of a streamed answer: a role chunk, the content in two pieces, a final
-/// chunk, `[DONE]`.
-fn sse(seq: usize, model: &str, content: &str) -> String {
+/// chunk, with `stream_options.include_usage` a usage chunk without choices (as OpenAI
+/// sends it), `[DONE]`.
+fn sse(seq: usize, model: &str, content: &str, include_usage: bool) -> String {
     let mid = content
         .char_indices()
         .nth(content.chars().count() / 2)
@@ -134,6 +146,12 @@ fn sse(seq: usize, model: &str, content: &str) -> String {
     out.push_str(&chunk(json!({"content": &content[..mid]}), Value::Null));
     out.push_str(&chunk(json!({"content": &content[mid..]}), Value::Null));
     out.push_str(&chunk(json!({}), Value::from("stop")));
+    if include_usage {
+        let c = json!({"id": format!("mock-{seq}"), "object": "chat.completion.chunk", "created": 0,
+            "model": model, "choices": [],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}});
+        out.push_str(&format!("data: {c}\n\n"));
+    }
     out.push_str("data: [DONE]\n\n");
     out
 }
@@ -142,5 +160,5 @@ fn error_response(status: u16, message: &str, retry_after: Option<String>) -> Re
     let mut reply = MockReply::status(status);
     reply.body = Some(json!({"error": {"message": message, "type": "mock_error", "code": status}}));
     reply.retry_after = retry_after;
-    render(reply, 0, "", false)
+    render(reply, 0, "", false, false)
 }
