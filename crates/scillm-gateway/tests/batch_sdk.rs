@@ -40,7 +40,7 @@ async fn mocks() -> Mocks {
     }
 }
 
-/// `alpha`, `slow` and `paced` deployments, keys `full` and `paced` (rpm 60), and
+/// `alpha`, `slow` and `paced` deployments, keys `full` and `paced` (rpm 60, tpm 1000), and
 /// `extra` on top.
 fn gateway_config(m: &Mocks, dir: &Path, extra: &[(&str, serde_json::Value)]) -> Arc<Config> {
     let dep = |name: &str, mock: &ChatMock| json!({"model_name": name, "provider": "openai", "api_base": mock.base_url(), "api_key": "k"});
@@ -58,7 +58,7 @@ fn gateway_config(m: &Mocks, dir: &Path, extra: &[(&str, serde_json::Value)]) ->
             "gateway.keys",
             json!([
                 {"name": "full", "key": "env:BATCH_FULL", "models": ["*"]},
-                {"name": "paced", "key": "env:BATCH_PACED", "models": ["paced"], "rpm": 60}
+                {"name": "paced", "key": "env:BATCH_PACED", "models": ["paced"], "rpm": 60, "tpm": 1000}
             ]),
         ),
     ];
@@ -156,7 +156,8 @@ async fn batch_lines_wait_for_their_keys_rpm_through_the_sdk() {
     let out = sdk(&py, "paced", &gw.base_url(), PACED_KEY, dir.path()).await;
     assert!(out.contains("ok: a batch on an rpm-limited key waits and completes"));
     // rpm 60 admits one line a second (burst 1): four lines span at least three seconds
-    // at the upstream, where without the key's limit they would arrive together.
+    // at the upstream, where without the key's limit they would arrive together; the
+    // fifth line (over the whole tpm) never reaches it.
     let requests = m.paced.requests();
     assert_eq!(requests.len(), 4);
     let span = requests[3].at.duration_since(requests[0].at);

@@ -8,8 +8,9 @@ MODE list    -> three batches, batches.list(limit=1) pages through all of them
 MODE window  -> completion_window "1h" is a BadRequestError naming "24h"
 MODE expire  -> a batch longer than the (short) window ends `expired`: finished lines in
                 the output file, the rest in the error file with code batch_expired
-MODE paced   -> a 4-line batch on a key with rpm 60 completes with every line answered
-                (the lines wait for the key's capacity, none is refused)
+MODE paced   -> a batch on a key with rpm 60 / tpm 1000: four lines complete (they wait
+                for the key's capacity, none is refused); a fifth whose estimate exceeds
+                the whole tpm is answered 400 in the error file
 Prints one `ok: …` line per check and `ALL OK` at the end; any failure raises.
 """
 import json
@@ -24,12 +25,15 @@ mode, base, key, workdir = sys.argv[1:5]
 client = OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=30)
 
 
-def upload(name, n, model):
+def upload(name, n, model, extra=None):
+    """`n` one-message lines for `model`; line i gets `extra(i)` merged into its body."""
     path = os.path.join(workdir, name)
     with open(path, "w") as f:
         for i in range(n):
+            body = {"model": model, "messages": [{"role": "user", "content": str(i)}]}
+            body.update(extra(i) if extra else {})
             f.write(json.dumps({"custom_id": f"{name}-{i}", "method": "POST", "url": "/v1/chat/completions",
-                                "body": {"model": model, "messages": [{"role": "user", "content": str(i)}]}}) + "\n")
+                                "body": body}) + "\n")
     with open(path, "rb") as f:
         return client.files.create(file=f, purpose="batch")
 
@@ -143,11 +147,14 @@ elif mode == "expire":
     print(f"ok: expired with {len(out)} finished and {len(expired)} batch_expired lines")
 
 elif mode == "paced":
-    f = upload("paced.jsonl", 4, "paced")
+    f = upload("paced.jsonl", 5, "paced", lambda i: {"max_tokens": 5000} if i == 4 else {})
     done = wait(create(f.id).id, ("completed", "failed", "cancelled", "expired"))
     assert done.status == "completed", done
-    out, err = every_custom_id_once(done, "paced.jsonl", 4)
-    assert len(out) == 4 and not err, err
+    out, err = every_custom_id_once(done, "paced.jsonl", 5)
+    assert len(out) == 4, out
+    assert [l["custom_id"] for l in err] == ["paced.jsonl-4"], err
+    assert err[0]["response"]["status_code"] == 400, err
+    assert "tpm" in err[0]["response"]["body"]["error"]["message"], err
     print("ok: a batch on an rpm-limited key waits and completes")
 
 else:
