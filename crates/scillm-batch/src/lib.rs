@@ -40,6 +40,7 @@
 
 mod error;
 mod format;
+mod input;
 mod journal;
 mod line;
 mod options;
@@ -50,9 +51,10 @@ mod summary;
 
 pub use error::BatchError;
 pub use format::{JsonlFormat, LineFormat, ParsedLine};
+pub use input::count_lines;
 pub use journal::journal_path;
 pub use line::{parse_line, reruns, result_line, LineDefaults};
 pub use options::{BatchOptions, Order, Output, Resume, DEFAULT_REORDER_WINDOW};
 pub use progress::{Progress, ProgressFn};
-pub use runner::{count_lines, BatchRunner};
+pub use runner::BatchRunner;
 pub use summary::{Summary, Tokens};

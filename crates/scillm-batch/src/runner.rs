@@ -1,24 +1,25 @@
 //! [`BatchRunner`]: input lines in, one result line per input line out.
 //!
-//! A reader task streams the input (memory depends on the concurrency, not on the number
-//! of lines); each line runs as its own task (parsing, the call, JSON checks and the
+//! A reader task (the `input` module) streams the input (memory depends on the
+//! concurrency, not on the number of lines); each line runs as its own task (parsing, the call, JSON checks and the
 //! result's serialisation spread over every core); one writer loop — this future —
 //! makes results durable, orders them and reports progress.
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use futures::FutureExt;
 use scillm_core::{ErrorKind, ProviderError};
 use scillm_router::{ErrorType, RequestItem, Router, RouterResult, RunSettings};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::AsyncBufRead;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::BatchError;
 use crate::format::{JsonlFormat, LineFormat, ParsedLine};
+use crate::input::{count_lines, read_lines};
 use crate::line::{ItemStats, LineDefaults};
 use crate::options::{BatchOptions, Output};
 use crate::progress::{Progress, ProgressFn};
@@ -349,59 +350,6 @@ fn cancelled<F: LineFormat>(
         &parsed.context,
         &RouterResult::failed(index, hint.as_deref(), e),
     )
-}
-
-/// Send each line of `input` (newline and a trailing `\r` removed) with its index, until
-/// the input ends or the receiver is gone.
-async fn read_lines<R>(mut input: R, tx: mpsc::Sender<std::io::Result<(usize, Vec<u8>)>>)
-where
-    R: AsyncBufRead + Unpin,
-{
-    let mut index = 0usize;
-    loop {
-        let mut buf = Vec::new();
-        match input.read_until(b'\n', &mut buf).await {
-            Ok(0) => return,
-            Ok(_) => {
-                if buf.last() == Some(&b'\n') {
-                    buf.pop();
-                    if buf.last() == Some(&b'\r') {
-                        buf.pop();
-                    }
-                }
-                if tx.send(Ok((index, buf))).await.is_err() {
-                    return;
-                }
-                index += 1;
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        }
-    }
-}
-
-/// Lines in the file at `path` (a last line without a newline counts).
-pub async fn count_lines(path: PathBuf) -> std::io::Result<u64> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = std::fs::File::open(&path)?;
-        let mut buf = vec![0u8; 256 * 1024];
-        let (mut lines, mut last) = (0u64, b'\n');
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            let chunk = &buf[..n];
-            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-            last = chunk[n - 1];
-        }
-        Ok(lines + u64::from(last != b'\n'))
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 /// Aborts the task when dropped.
