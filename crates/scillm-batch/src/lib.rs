@@ -42,6 +42,8 @@
 //! ```
 
 mod error;
+mod format;
+mod input;
 mod journal;
 mod line;
 mod metrics;
@@ -52,10 +54,12 @@ mod sink;
 mod summary;
 
 pub use error::BatchError;
+pub use format::{JsonlFormat, LineFormat, ParsedLine};
+pub use input::count_lines;
 pub use journal::journal_path;
 pub use line::{parse_line, reruns, result_line, LineDefaults};
 pub use metrics::MetricsServer;
 pub use options::{BatchOptions, Order, Output, Resume, DEFAULT_REORDER_WINDOW};
 pub use progress::{Progress, ProgressFn};
-pub use runner::{count_lines, BatchRunner};
+pub use runner::BatchRunner;
 pub use summary::{Summary, Tokens};

@@ -122,10 +122,13 @@ impl WrittenLine {
 
 /// Whether a line that ended with `error_type` / `error_kind` runs again under `mode`
 /// (SPEC §14): `cancelled`, `timeout` and `rate_limited` always; every error with
-/// [`Resume::Errors`].
+/// [`Resume::Errors`]; only `cancelled` with [`Resume::Unfinished`].
 pub fn reruns(error_type: ErrorType, error_kind: Option<ErrorKind>, mode: Resume) -> bool {
     if error_type == ErrorType::Ok {
         return false;
+    }
+    if mode == Resume::Unfinished {
+        return error_kind == Some(ErrorKind::Cancelled);
     }
     mode == Resume::Errors
         || error_type == ErrorType::Timeout
@@ -158,6 +161,12 @@ mod tests {
         assert!(WrittenLine::parse(&line, Resume::Missing).unwrap().keep);
         assert!(!WrittenLine::parse(&line, Resume::Errors).unwrap().keep);
         assert!(WrittenLine::parse(b"{\"partial", Resume::Missing).is_none());
+        let timeout = RouterResult::failed(6, None, ProviderError::new(ErrorKind::Timeout, "t"));
+        let line = result_line(&timeout);
+        assert!(!WrittenLine::parse(&line, Resume::Missing).unwrap().keep);
+        assert!(WrittenLine::parse(&line, Resume::Unfinished).unwrap().keep);
+        let line = result_line(&cancelled);
+        assert!(!WrittenLine::parse(&line, Resume::Unfinished).unwrap().keep);
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub enum Resume {
     Missing,
     /// As [`Resume::Missing`], and run every line whose `error_type` is not `ok` again.
     Errors,
+    /// Keep every finished result except those cancelled (by an interruption or
+    /// fail-fast); run those and the lines without a result. A line that timed out or
+    /// was rate-limited keeps its answer: the OpenAI Batch API's rule after a restart,
+    /// where each `custom_id` is answered exactly once.
+    Unfinished,
 }
 
 /// Where results go.

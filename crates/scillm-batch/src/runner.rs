@@ -1,25 +1,27 @@
 //! [`BatchRunner`]: input lines in, one result line per input line out.
 //!
-//! A reader task streams the input (memory depends on the concurrency, not on the number
-//! of lines); each line runs as its own task (parsing, the call, JSON checks and the
+//! A reader task (the `input` module) streams the input (memory depends on the
+//! concurrency, not on the number of lines); each line runs as its own task (parsing, the call, JSON checks and the
 //! result's serialisation spread over every core); one writer loop — this future —
 //! makes results durable, orders them and reports progress.
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use futures::FutureExt;
 use scillm_core::{ErrorKind, ProviderError};
 use scillm_router::{ErrorType, RequestItem, Router, RouterResult, RunSettings};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::AsyncBufRead;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::BatchError;
-use crate::line::{parse_line, result_line, ItemStats, LineDefaults};
+use crate::format::{JsonlFormat, LineFormat, ParsedLine};
+use crate::input::{count_lines, read_lines};
+use crate::line::{ItemStats, LineDefaults};
 use crate::options::{BatchOptions, Output};
 use crate::progress::{Progress, ProgressFn};
 use crate::sink::Sink;
@@ -33,24 +35,37 @@ struct Done {
 }
 
 impl Done {
-    fn of(result: &RouterResult) -> Self {
+    fn of<F: LineFormat>(format: &F, context: &F::Context, result: &RouterResult) -> Self {
         Self {
             index: result.meta.index,
-            line: result_line(result),
+            line: format.output(context, result),
             stats: ItemStats::of(result),
         }
     }
 }
 
-/// Runs batches through a [`Router`]. Cheap to build; one runner can run many batches.
-#[derive(Clone)]
-pub struct BatchRunner {
+/// Runs batches through a [`Router`], reading and writing lines in the [`LineFormat`]
+/// `F` (`scillm batch`'s [`JsonlFormat`] by default). Cheap to build and clone; one
+/// runner can run many batches.
+pub struct BatchRunner<F: LineFormat = JsonlFormat> {
     router: Router,
     options: BatchOptions,
+    format: Arc<F>,
     progress: Option<ProgressFn>,
 }
 
-impl std::fmt::Debug for BatchRunner {
+impl<F: LineFormat> Clone for BatchRunner<F> {
+    fn clone(&self) -> Self {
+        Self {
+            router: self.router.clone(),
+            options: self.options.clone(),
+            format: Arc::clone(&self.format),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
+impl<F: LineFormat> std::fmt::Debug for BatchRunner<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchRunner")
             .field("options", &self.options)
@@ -58,12 +73,28 @@ impl std::fmt::Debug for BatchRunner {
     }
 }
 
-impl BatchRunner {
-    /// A runner over `router` with `options`.
+impl BatchRunner<JsonlFormat> {
+    /// A runner over `router` with `options`, in `scillm batch`'s line format (with
+    /// `options.default_provider` / `default_api_base` filled into lines without them).
     pub fn new(router: Router, options: BatchOptions) -> Self {
+        let format = JsonlFormat {
+            defaults: LineDefaults {
+                provider: options.default_provider.clone(),
+                api_base: options.default_api_base.clone(),
+            },
+        };
+        Self::with_format(router, options, format)
+    }
+}
+
+impl<F: LineFormat> BatchRunner<F> {
+    /// A runner over `router` with `options`, reading and writing lines as `format` does
+    /// (`options.default_provider` / `default_api_base` are then `format`'s business).
+    pub fn with_format(router: Router, options: BatchOptions, format: F) -> Self {
         Self {
             router,
             options,
+            format: Arc::new(format),
             progress: None,
         }
     }
@@ -155,10 +186,6 @@ impl BatchRunner {
             cancel: items_cancel.clone(),
             reason: Arc::clone(&reason),
         });
-        let defaults = Arc::new(LineDefaults {
-            provider: o.default_provider.clone(),
-            api_base: o.default_api_base.clone(),
-        });
         let (line_tx, mut line_rx) = mpsc::channel(concurrency.clamp(16, 1024));
         let _reader = AbortOnDrop(tokio::spawn(read_lines(input, line_tx)));
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -167,6 +194,11 @@ impl BatchRunner {
         summary.total_lines = total;
         let to_do = total
             .map(|t| t.saturating_sub(kept.keys().filter(|i| (**i as u64) < t).count() as u64));
+        let kept_counts = KeptCounts {
+            all: kept.len() as u64,
+            errors: kept.values().filter(|t| **t != ErrorType::Ok).count() as u64,
+        };
+        self.report(&summary, to_do, kept_counts, started);
         let (mut lines, mut in_flight) = (0usize, 0usize);
         let (mut input_done, mut stopping, mut failed_fast) = (false, false, false);
         let mut input_error = None;
@@ -201,7 +233,7 @@ impl BatchRunner {
                         next = done_rx.try_recv().ok();
                     }
                     sink.flush()?;
-                    self.report(&summary, to_do, started);
+                    self.report(&summary, to_do, kept_counts, started);
                 }
                 msg = line_rx.recv(), if can_start => match msg {
                     None => input_done = true,
@@ -215,13 +247,13 @@ impl BatchRunner {
                             summary.resumed += 1;
                             summary.resumed_errors += u64::from(*error_type != ErrorType::Ok);
                         } else if failed_fast {
-                            let done = cancelled(index, &bytes, &defaults, &reason);
+                            let done = cancelled(&*self.format, index, &bytes, &reason);
                             summary.add(&done.stats);
                             sink.accept(index, done.line)?;
                             sink.flush()?;
                         } else {
                             in_flight += 1;
-                            self.spawn_item(index, bytes, &settings, &defaults, &done_tx, &span);
+                            self.spawn_item(index, bytes, &settings, &done_tx, &span);
                         }
                     }
                 },
@@ -233,7 +265,7 @@ impl BatchRunner {
         summary.reorder_spilled = sink.spilled;
         let complete = !summary.interrupted && input_error.is_none();
         sink.finish(if complete { lines } else { usize::MAX })?;
-        self.report(&summary, to_do, started);
+        self.report(&summary, to_do, kept_counts, started);
         match input_error {
             Some(source) => Err(BatchError::Input {
                 path: input_name.to_path_buf(),
@@ -249,41 +281,44 @@ impl BatchRunner {
         index: usize,
         bytes: Vec<u8>,
         settings: &Arc<RunSettings>,
-        defaults: &Arc<LineDefaults>,
         tx: &mpsc::UnboundedSender<Done>,
         span: &tracing::Span,
     ) {
         let router = self.router.clone();
+        let format = Arc::clone(&self.format);
         let settings = Arc::clone(settings);
-        let defaults = Arc::clone(defaults);
         let tx = tx.clone();
         let queued_at = Instant::now();
         tokio::spawn(
             async move {
                 let debug = router.config().router.debug_parallel;
+                // Parsed outside the unwind guard's future so a panic still has the context.
+                let ParsedLine { item, context } = format.parse(index, &bytes);
+                drop(bytes);
                 let work = async {
-                    let item = parse_line(&bytes, &defaults);
-                    drop(bytes);
-                    let result = router.run_item(index, item, queued_at, &settings).await;
+                    let result = match format.admit(&item, &context, &settings.cancel).await {
+                        Ok(()) => router.run_item(index, item, queued_at, &settings).await,
+                        Err(e) => RouterResult::failed(index, item.model_hint().as_deref(), e),
+                    };
                     if debug && !result.is_ok() {
                         log_failure(&result);
                     }
-                    Done::of(&result)
+                    result
                 };
-                let done = AssertUnwindSafe(work)
+                let result = AssertUnwindSafe(work)
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|_| {
                         let e = ProviderError::new(ErrorKind::Internal, "the line's work panicked");
-                        Done::of(&RouterResult::failed(index, None, e))
+                        RouterResult::failed(index, None, e)
                     });
-                let _ = tx.send(done);
+                let _ = tx.send(Done::of(&*format, &context, &result));
             }
             .instrument(span.clone()),
         );
     }
 
-    fn report(&self, summary: &Summary, total: Option<u64>, started: Instant) {
+    fn report(&self, summary: &Summary, total: Option<u64>, kept: KeptCounts, started: Instant) {
         if let Some(f) = &self.progress {
             f(&Progress {
                 total,
@@ -291,79 +326,40 @@ impl BatchRunner {
                 ok: summary.ok(),
                 errors: summary.errors(),
                 resumed: summary.resumed,
+                kept: kept.all,
+                kept_errors: kept.errors,
                 elapsed: started.elapsed(),
             });
         }
     }
 }
 
+/// Results kept from an earlier run, known when the output is opened.
+#[derive(Debug, Clone, Copy)]
+struct KeptCounts {
+    all: u64,
+    errors: u64,
+}
+
 /// The `cancelled` result of a line that fail-fast keeps from starting.
-fn cancelled(
+fn cancelled<F: LineFormat>(
+    format: &F,
     index: usize,
     bytes: &[u8],
-    defaults: &LineDefaults,
     reason: &OnceLock<String>,
 ) -> Done {
-    let hint = match parse_line(bytes, defaults) {
+    let parsed = format.parse(index, bytes);
+    let hint = match &parsed.item {
         RequestItem::Invalid(_) => None,
         item => item.model_hint(),
     };
     let text = reason.get().cloned().unwrap_or_else(|| "cancelled".into());
     let e = ProviderError::new(ErrorKind::Cancelled, text);
-    Done::of(&RouterResult::failed(index, hint.as_deref(), e))
-}
-
-/// Send each line of `input` (newline and a trailing `\r` removed) with its index, until
-/// the input ends or the receiver is gone.
-async fn read_lines<R>(mut input: R, tx: mpsc::Sender<std::io::Result<(usize, Vec<u8>)>>)
-where
-    R: AsyncBufRead + Unpin,
-{
-    let mut index = 0usize;
-    loop {
-        let mut buf = Vec::new();
-        match input.read_until(b'\n', &mut buf).await {
-            Ok(0) => return,
-            Ok(_) => {
-                if buf.last() == Some(&b'\n') {
-                    buf.pop();
-                    if buf.last() == Some(&b'\r') {
-                        buf.pop();
-                    }
-                }
-                if tx.send(Ok((index, buf))).await.is_err() {
-                    return;
-                }
-                index += 1;
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        }
-    }
-}
-
-/// Lines in the file at `path` (a last line without a newline counts).
-pub async fn count_lines(path: PathBuf) -> std::io::Result<u64> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = std::fs::File::open(&path)?;
-        let mut buf = vec![0u8; 256 * 1024];
-        let (mut lines, mut last) = (0u64, b'\n');
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            let chunk = &buf[..n];
-            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-            last = chunk[n - 1];
-        }
-        Ok(lines + u64::from(last != b'\n'))
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    Done::of(
+        format,
+        &parsed.context,
+        &RouterResult::failed(index, hint.as_deref(), e),
+    )
 }
 
 /// Aborts the task when dropped.

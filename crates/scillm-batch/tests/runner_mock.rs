@@ -6,22 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scillm_batch::{journal_path, BatchOptions, BatchRunner, Order, Output, Resume};
-use scillm_core::config::ConfigLoader;
-use scillm_router::Router;
 use scillm_testkit::chat_mock::{ChatMock, MockReply};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use scillm_provider_codex as _;
-
-fn router() -> Router {
-    let config = ConfigLoader::new()
-        .no_file()
-        .env_from(Vec::<(String, String)>::new())
-        .load()
-        .unwrap();
-    Router::new(Arc::new(config)).unwrap()
-}
+mod support;
+use support::router;
 
 fn options(mock: &ChatMock, concurrency: usize) -> BatchOptions {
     BatchOptions {
@@ -253,10 +243,20 @@ async fn interrupt_then_resume(
         resume: Resume::Missing,
         ..options(&mock, 4)
     };
+    let first_kept = Arc::new(std::sync::Mutex::new(None));
+    let fk = Arc::clone(&first_kept);
     let s = BatchRunner::new(router(), opts)
+        .on_progress(move |p| {
+            fk.lock().unwrap().get_or_insert(p.kept);
+        })
         .run_file(&input, Output::File(out.clone()), CancellationToken::new())
         .await
         .unwrap();
+    assert_eq!(
+        *first_kept.lock().unwrap(),
+        Some(s.resumed),
+        "the first report, before any line starts, has every kept result"
+    );
     assert_eq!(s.errors(), 0, "{}", s.table());
     assert_eq!(s.missing(), Some(0));
     assert!(!journal_path(&out).exists());

@@ -37,10 +37,6 @@ pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-scillm-attemp
 /// `x-scillm-overhead-ms`.
 pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-scillm-overhead-ms");
 
-/// Request keys a client may not send through the gateway: they would point the
-/// gateway's calls at another server or key.
-const CLIENT_FORBIDDEN: &[&str] = &["api_base", "api_key", "custom_llm_provider", "base_url"];
-
 /// The routing facts every answer's headers carry.
 #[derive(Debug, Default)]
 struct Routing {
@@ -121,59 +117,11 @@ struct Prepared {
 
 /// Check the body, the model, the key's models and limits.
 fn prepare(gw: &Gateway, key: Option<&ClientKey>, body: Value) -> Result<Prepared, ApiError> {
-    let Value::Object(map) = &body else {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "the request body must be a JSON object",
-        ));
-    };
-    let kwargs = map.get("kwargs").and_then(Value::as_object);
-    for k in CLIENT_FORBIDDEN {
-        if map.contains_key(*k) || kwargs.is_some_and(|kw| kw.contains_key(*k)) {
-            return Err(ApiError::bad_request(
-                "unsupported_parameter",
-                format!("`{k}` is not accepted by the gateway: deployments are configured in its model_list"),
-            ));
-        }
-    }
-    let model = match map.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        Some(Value::String(_)) | None => {
-            return Err(ApiError::bad_request(
-                "missing_model",
-                "`model` is required: one of the names GET /v1/models lists",
-            ))
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_model",
-                "`model` must be a string: one of the names GET /v1/models lists",
-            ))
-        }
-    };
-    if !gw.serves(&model) {
-        return Err(ApiError::not_found(
-            "model_not_found",
-            format!(
-                "model `{model}` is not served here; models: {}",
-                gw.visible_models(key).join(", ")
-            ),
-        ));
-    }
+    gw.catalog().check(key, &body)?;
     if let Some(k) = key {
-        if !k.allows(&model) {
-            return Err(ApiError::forbidden(
-                "model_not_allowed",
-                format!(
-                    "key `{}` may not use model `{model}`; its models: {}",
-                    k.name,
-                    gw.visible_models(Some(k)).join(", ")
-                ),
-            ));
-        }
         k.admit(estimate_tokens(&body))?;
     }
-    let stream = map.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let request = RouterRequest::from_value(body).map_err(|e| ApiError::from_upstream(&e))?;
     if let Err(e) = request.request.validate() {
         return Err(e.into());

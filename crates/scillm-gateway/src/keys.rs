@@ -7,8 +7,10 @@
 //! Per-key `rpm` and `tpm` are GCRA limits (the `governor` crate): `rpm` allows bursts of
 //! one second's share (`rpm/60`, at least 1, as SPEC §13 smooths deployment limits);
 //! `tpm` is charged with an estimate (prompt characters / 4 + `max_tokens`) and allows a
-//! minute's tokens at once. A request over a key's limit is refused with 429 and
-//! `Retry-After` (the time until it would be admitted).
+//! minute's tokens at once. A chat request over a key's limit is refused with 429 and
+//! `Retry-After` (the time until it would be admitted); a batch line waits for the key's
+//! capacity instead ([`ClientKey::wait`]), so batches and chat requests of one key share
+//! one budget, as LiteLLM charges every request of a virtual key to its rpm/tpm.
 
 use std::collections::HashMap;
 use std::collections::HashSet;
@@ -78,6 +80,28 @@ impl ClientKey {
         }
         Ok(())
     }
+
+    /// Wait until the key's limits admit one request of `tokens` estimated tokens, then
+    /// take it (a batch line: it waits for capacity instead of being refused, as a batch
+    /// has its completion window to finish in). Cancel by dropping the future.
+    ///
+    /// Errors: the estimate exceeds the key's whole tpm, so the request could never be
+    /// admitted (the message says to lower `max_tokens` or raise the key's tpm).
+    pub async fn wait(&self, tokens: u32) -> Result<(), String> {
+        if let Some(rpm) = &self.rpm {
+            rpm.until_ready().await;
+        }
+        if let Some((tpm, limit)) = &self.tpm {
+            let n = NonZeroU32::new(tokens.max(1)).unwrap_or(NonZeroU32::MIN);
+            if tpm.until_n_ready(n).await.is_err() {
+                return Err(format!(
+                    "this request's estimated {tokens} tokens exceed key `{}`'s whole tpm of {limit}: lower max_tokens or raise the key's tpm",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn limited(name: &str, what: &str, wait: Duration) -> ApiError {
@@ -88,12 +112,22 @@ fn limited(name: &str, what: &str, wait: Duration) -> ApiError {
     )
 }
 
-/// Build the key set of `keys`, reading env references from `env`.
+/// The client keys: by bearer digest (to authenticate) and by name (a batch's owner).
+#[derive(Debug, Default)]
+pub struct Keys {
+    /// By digest, compared in constant time.
+    pub set: KeySet<Arc<ClientKey>>,
+    /// By `name`.
+    pub by_name: HashMap<String, Arc<ClientKey>>,
+}
+
+/// Build the keys of `keys`, reading env references from `env`.
 pub fn build(
     keys: &[GatewayKey],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<KeySet<Arc<ClientKey>>, GatewayError> {
+) -> Result<Keys, GatewayError> {
     let mut set = KeySet::new();
+    let mut by_name = HashMap::new();
     let mut names = HashMap::new();
     for (i, k) in keys.iter().enumerate() {
         let bad = |message: String| GatewayError::Key {
@@ -130,7 +164,7 @@ pub fn build(
                         "environment variable {var} (from `key`) is not set"
                     ))
                 })?;
-                set.insert(&SecretString::from(value), client);
+                set.insert(&SecretString::from(value), Arc::clone(&client));
             }
             (None, Some(hex)) => {
                 let digest = scillm_serve::parse_digest(hex).ok_or_else(|| {
@@ -139,7 +173,7 @@ pub fn build(
                             .into(),
                     )
                 })?;
-                set.insert_digest(digest, client);
+                set.insert_digest(digest, Arc::clone(&client));
             }
             _ => {
                 return Err(bad(
@@ -147,8 +181,9 @@ pub fn build(
                 ))
             }
         }
+        by_name.insert(k.name.clone(), client);
     }
-    Ok(set)
+    Ok(Keys { set, by_name })
 }
 
 /// The variable name of `os.environ/NAME` or `env:NAME`.
@@ -236,7 +271,9 @@ mod tests {
             ],
             &env,
         );
-        let set = set.unwrap_or_default();
+        let keys = set.unwrap_or_default();
+        assert!(keys.by_name.contains_key("a") && keys.by_name.contains_key("b"));
+        let set = keys.set;
         assert_eq!(set.find("sk-1").map(|k| k.name.as_str()), Some("a"));
         assert_eq!(set.find("sk-2").map(|k| k.name.as_str()), Some("b"));
         let err = build(&[key("c", Some("sk-literal"), None)], &env).err();
@@ -254,7 +291,9 @@ mod tests {
     #[test]
     fn rpm_refuses_the_second_request_with_a_wait() {
         let env = |_: &str| Some("k".to_string());
-        let set = build(&[key("a", Some("env:X"), None)], &env).unwrap_or_default();
+        let set = build(&[key("a", Some("env:X"), None)], &env)
+            .unwrap_or_default()
+            .set;
         let k = set.find("k");
         assert!(k.is_some_and(|k| k.admit(1).is_ok()));
         let e = k.and_then(|k| k.admit(1).err());

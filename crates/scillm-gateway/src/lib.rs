@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+mod access;
 pub mod batch;
 mod chat;
 mod error;
@@ -30,6 +31,7 @@ mod routes;
 mod server;
 mod state;
 
+pub use access::Catalog;
 pub use chat::{ATTEMPTS_HEADER, DEPLOYMENT_HEADER, OVERHEAD_HEADER};
 pub use error::GatewayError;
 pub use keys::{estimate_tokens, ClientKey};

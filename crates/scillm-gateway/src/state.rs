@@ -1,7 +1,6 @@
 //! [`Gateway`]: what every handler shares — the Router, the client keys, the model names,
 //! the Batch API and the metrics handle.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +9,7 @@ use scillm_core::Config;
 use scillm_router::Router;
 use scillm_serve::{ApiError, KeySet, PrometheusHandle};
 
+use crate::access::Catalog;
 use crate::batch::BatchService;
 use crate::error::GatewayError;
 use crate::keys::{self, ClientKey};
@@ -24,8 +24,7 @@ struct Inner {
     config: Arc<Config>,
     router: Router,
     keys: KeySet<Arc<ClientKey>>,
-    models: Vec<String>,
-    model_set: HashSet<String>,
+    catalog: Arc<Catalog>,
     batches: BatchService,
     metrics: PrometheusHandle,
     started: Instant,
@@ -34,7 +33,7 @@ struct Inner {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("models", &self.inner.models)
+            .field("catalog", &self.inner.catalog)
             .field("keys", &!self.inner.keys.is_empty())
             .finish_non_exhaustive()
     }
@@ -63,15 +62,15 @@ impl Gateway {
                 "model_list is empty: the gateway serves the model names of model_list; add at least one deployment".into(),
             ));
         }
-        let model_set = models.iter().cloned().collect();
-        let batches = BatchService::open(&config, router.clone()).await?;
+        let catalog = Arc::new(Catalog::new(models));
+        let batches =
+            BatchService::open(&config, router.clone(), Arc::clone(&catalog), keys.by_name).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 router,
-                keys,
-                models,
-                model_set,
+                keys: keys.set,
+                catalog,
                 batches,
                 metrics: scillm_serve::recorder(),
                 started: Instant::now(),
@@ -109,17 +108,14 @@ impl Gateway {
         self.inner.started.elapsed().as_secs_f64()
     }
 
-    /// Whether `model` is one of the model names served.
-    pub fn serves(&self, model: &str) -> bool {
-        self.inner.model_set.contains(model)
+    /// The model names served and the checks of a chat request.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
     }
 
     /// The model names `key` may use (all without keys), sorted.
     pub fn visible_models(&self, key: Option<&ClientKey>) -> Vec<String> {
-        match key {
-            Some(k) => k.visible(&self.inner.models).into_iter().cloned().collect(),
-            None => self.inner.models.clone(),
-        }
+        self.inner.catalog.visible(key)
     }
 
     /// The client key of a request: `None` when no keys are configured, else the key or

@@ -75,6 +75,13 @@ async fn wait_status(base: &str, id: &str, done: &[&str]) -> Value {
     }
 }
 
+/// The lines of the file whose id is `id`.
+async fn file_lines(base: &str, id: &Value) -> Vec<Value> {
+    let resp = get(base, &format!("/v1/files/{}/content", id.as_str().unwrap())).await;
+    assert_eq!(resp.status(), 200);
+    lines(&resp.text().await.unwrap())
+}
+
 fn lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -109,15 +116,7 @@ async fn a_batch_runs_to_output_and_error_files() {
         json!({"total": 30, "completed": 24, "failed": 6})
     );
 
-    let out = get(
-        &base,
-        &format!(
-            "/v1/files/{}/content",
-            done["output_file_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    let out = lines(&out.text().await.unwrap());
+    let out = file_lines(&base, &done["output_file_id"]).await;
     assert_eq!(out.len(), 24);
     let ids: Vec<&str> = out
         .iter()
@@ -133,20 +132,10 @@ async fn a_batch_runs_to_output_and_error_files() {
         out[0]["response"]["body"]["choices"][0]["message"]["content"],
         "from alpha"
     );
-    assert_eq!(
-        out[0]["response"]["body"]["scillm_router"]["error_type"],
-        "ok"
-    );
+    assert_eq!(out[0]["scillm_router"]["error_type"], "ok");
+    assert!(out[0]["response"]["body"].get("scillm_router").is_none());
 
-    let errs = get(
-        &base,
-        &format!(
-            "/v1/files/{}/content",
-            done["error_file_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    let errs = lines(&errs.text().await.unwrap());
+    let errs = file_lines(&base, &done["error_file_id"]).await;
     let status: HashMap<&str, u64> = errs
         .iter()
         .map(|l| {
@@ -228,15 +217,16 @@ async fn a_cancelled_batch_keeps_what_finished() {
     let done = wait_status(&base, id, &["cancelled"]).await;
     let finished = done["request_counts"]["completed"].as_u64().unwrap();
     assert!(finished < 40, "{done}");
-    let out = get(
-        &base,
-        &format!(
-            "/v1/files/{}/content",
-            done["output_file_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    assert_eq!(lines(&out.text().await.unwrap()).len() as u64, finished);
+    assert_eq!(
+        file_lines(&base, &done["output_file_id"]).await.len() as u64,
+        finished
+    );
+    // N lines in, N lines out: the lines that never ran are in the error file.
+    let errs = file_lines(&base, &done["error_file_id"]).await;
+    assert_eq!(finished + errs.len() as u64, 40);
+    assert!(errs
+        .iter()
+        .any(|l| l["error"]["code"] == "batch_cancelled" && l["response"].is_null()));
     gw.shutdown().await.unwrap();
 }
 
@@ -298,15 +288,7 @@ async fn a_batch_resumes_after_a_restart_with_every_custom_id_once() {
         done["request_counts"],
         json!({"total": 200, "completed": 200, "failed": 0})
     );
-    let out = get(
-        &base,
-        &format!(
-            "/v1/files/{}/content",
-            done["output_file_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    let out = lines(&out.text().await.unwrap());
+    let out = file_lines(&base, &done["output_file_id"]).await;
     let ids: Vec<String> = out
         .iter()
         .map(|l| l["custom_id"].as_str().unwrap().to_string())

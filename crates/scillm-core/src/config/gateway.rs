@@ -27,6 +27,10 @@ pub struct GatewayConfig {
     pub request_timeout_s: Option<f64>,
     /// Requests of one batch in flight at once (default `router.concurrency`).
     pub batch_concurrency: Option<usize>,
+    /// Length in seconds of the Batch API's one `completion_window`, `"24h"` (default
+    /// 86,400, OpenAI's). A batch not done within it ends `expired`. Shorter values let
+    /// an operator (or a test) bound batches more tightly; clients still send `"24h"`.
+    pub batch_completion_window_s: Option<f64>,
 }
 
 impl Default for GatewayConfig {
@@ -40,6 +44,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 64 * 1024 * 1024,
             request_timeout_s: None,
             batch_concurrency: None,
+            batch_completion_window_s: None,
         }
     }
 }

@@ -1,35 +1,48 @@
-//! The OpenAI Batch API, run locally over the Router for any provider (SPEC §17):
-//! `POST /v1/files` (purpose `batch`), `POST /v1/batches`, `GET /v1/batches/{id}`,
-//! `POST /v1/batches/{id}/cancel`, `GET /v1/files/{id}/content`.
+//! The OpenAI Batch API, run locally over the Router for any provider (SPEC §17) by the
+//! batch runner of SPEC §14 (`scillm-batch`): `POST /v1/files` (purpose `batch`),
+//! `GET /v1/files`, `GET`/`DELETE /v1/files/{id}`, `GET /v1/files/{id}/content`,
+//! `POST`/`GET /v1/batches`, `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`.
 //!
-//! State lives under `[gateway] data_dir` (layout in the `store` module); every finished request is in an
-//! fsynced journal before it counts, so a batch survives a gateway restart (or a kill)
-//! and resumes with exactly the requests that had not finished.
+//! State lives under `[gateway] data_dir` (layout in the `store` module). Each batch runs
+//! on [`scillm_batch::BatchRunner`] with the Batch API's line format (the `lines`
+//! module): the input is streamed, each finished request is in the runner's journal
+//! before it counts, and a batch survives a gateway restart (or a kill) and resumes with
+//! exactly the requests that had not finished. Lines are charged to the batch key's
+//! rpm/tpm (they wait for capacity). A batch not done within its `completion_window`
+//! (`24h`; its length is `[gateway] batch_completion_window_s`) ends `expired`, its
+//! unfinished lines in the error file with code `batch_expired`.
 
+mod create;
+mod files;
+mod lines;
 mod model;
 mod routes;
-mod runner;
+mod run;
 mod store;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use scillm_core::wire::unix_now;
 use scillm_core::Config;
 use scillm_router::Router;
 use scillm_serve::ApiError;
-use serde_json::{json, Value};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use create::{CreateBatch, COMPLETION_WINDOW, DEFAULT_WINDOW_S};
+pub use files::Staged;
+pub use lines::Ending;
 pub use model::{BatchObject, FileObject, InputLine, RequestCounts, CHAT_ENDPOINT};
 pub use routes::routes;
 
+use crate::access::Catalog;
 use crate::error::GatewayError;
 use crate::keys::ClientKey;
-use runner::{refused_line, Run};
-use store::{new_id, Journal, Store};
+use lines::Owner;
+use run::Run;
+use store::{new_id, Store};
 
 /// The Batch API's state and its running batches.
 #[derive(Clone)]
@@ -41,14 +54,17 @@ struct Inner {
     dir: std::path::PathBuf,
     store: OnceCell<Store>,
     router: Router,
+    catalog: Arc<Catalog>,
+    keys: HashMap<String, Arc<ClientKey>>,
     concurrency: usize,
+    window_s: f64,
     shutdown: CancellationToken,
-    running: std::sync::Mutex<HashMap<String, Running>>,
+    running: Mutex<HashMap<String, Running>>,
 }
 
 struct Running {
     batch: Arc<Mutex<BatchObject>>,
-    cancel: CancellationToken,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -62,36 +78,43 @@ impl std::fmt::Debug for BatchService {
 }
 
 impl BatchService {
-    /// The service over `[gateway] data_dir`. When the directory exists, batches a
-    /// previous process left active resume now; otherwise it is created on the first
-    /// upload.
-    pub async fn open(config: &Config, router: Router) -> Result<Self, GatewayError> {
-        let dir = config.gateway.data_dir.clone();
-        let concurrency = config
-            .gateway
-            .batch_concurrency
-            .unwrap_or(config.router.concurrency)
-            .max(1);
+    /// The service over `[gateway] data_dir`, checking lines against `catalog` and the
+    /// client keys `keys` (by name). When the directory exists, batches a previous
+    /// process left active resume now; otherwise it is created on the first upload.
+    pub async fn open(
+        config: &Config,
+        router: Router,
+        catalog: Arc<Catalog>,
+        keys: HashMap<String, Arc<ClientKey>>,
+    ) -> Result<Self, GatewayError> {
+        let g = &config.gateway;
+        let dir = g.data_dir.clone();
+        let window_s = g.batch_completion_window_s.unwrap_or(DEFAULT_WINDOW_S);
+        if !(window_s.is_finite() && window_s > 0.0) {
+            return Err(GatewayError::Config(format!(
+                "batch_completion_window_s must be a positive number of seconds (got {window_s})"
+            )));
+        }
         let service = Self {
             inner: Arc::new(Inner {
                 dir: dir.clone(),
                 store: OnceCell::new(),
                 router,
-                concurrency,
+                catalog,
+                keys,
+                concurrency: g
+                    .batch_concurrency
+                    .unwrap_or(config.router.concurrency)
+                    .max(1),
+                window_s,
                 shutdown: CancellationToken::new(),
-                running: std::sync::Mutex::new(HashMap::new()),
+                running: Mutex::new(HashMap::new()),
             }),
         };
         if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
             let store = service.store().await.map_err(|e| data_dir_error(&dir, e))?;
-            let active: Vec<BatchObject> = store
-                .batches()
-                .await
-                .map_err(|e| data_dir_error(&dir, e))?
-                .into_iter()
-                .filter(BatchObject::is_active)
-                .collect();
-            for batch in active {
+            let stored = store.batches().await.map_err(|e| data_dir_error(&dir, e))?;
+            for batch in stored.into_iter().filter(BatchObject::is_active) {
                 tracing::info!(batch = %batch.id, status = %batch.status, "resuming batch");
                 service.start(store.clone(), batch);
             }
@@ -116,6 +139,16 @@ impl BatchService {
             .unwrap_or(0)
     }
 
+    /// The id of a running batch whose input is `file_id`.
+    fn running_batch_of(&self, file_id: &str) -> Option<String> {
+        let running = self.inner.running.lock().ok()?;
+        running
+            .iter()
+            .filter(|(_, r)| !r.task.is_finished())
+            .find(|(_, r)| r.batch.lock().is_ok_and(|b| b.input_file_id == file_id))
+            .map(|(id, _)| id.clone())
+    }
+
     /// Stop every running batch without finishing it (they resume at the next start) and
     /// wait for their tasks.
     pub async fn stop(&self) {
@@ -131,103 +164,42 @@ impl BatchService {
 
     fn start(&self, store: Store, batch: BatchObject) {
         let id = batch.id.clone();
+        let owner = match &batch.owner {
+            None => Owner::Open,
+            Some(name) => match self.inner.keys.get(name) {
+                Some(k) => Owner::Key(Arc::clone(k)),
+                None => Owner::Gone(name.clone()),
+            },
+        };
         let batch = Arc::new(Mutex::new(batch));
-        let cancel = self.inner.shutdown.child_token();
+        let stop = self.inner.shutdown.child_token();
         let run = Run {
             store,
             router: self.inner.router.clone(),
             concurrency: self.inner.concurrency,
             batch: Arc::clone(&batch),
+            catalog: Arc::clone(&self.inner.catalog),
+            owner,
             shutdown: self.inner.shutdown.clone(),
-            cancel: cancel.clone(),
+            stop: stop.clone(),
         };
         let task = tokio::spawn(run.run());
         if let Ok(mut r) = self.inner.running.lock() {
-            r.insert(
-                id,
-                Running {
-                    batch,
-                    cancel,
-                    task,
-                },
-            );
+            // Finished batches are read from the store (their last state is persisted
+            // before their task ends).
+            r.retain(|_, b| !b.task.is_finished());
+            r.insert(id, Running { batch, stop, task });
         }
     }
 
-    /// Store an uploaded file of `purpose` `batch`.
-    pub async fn upload(
-        &self,
-        owner: Option<&ClientKey>,
-        filename: String,
-        purpose: &str,
-        content: &[u8],
-    ) -> Result<FileObject, ApiError> {
-        if purpose != "batch" {
-            return Err(ApiError::bad_request(
-                "invalid_purpose",
-                format!("purpose `{purpose}` is not supported here: use \"batch\""),
-            ));
-        }
-        let file = FileObject {
-            id: new_id("file-"),
-            object: "file".into(),
-            bytes: content.len() as u64,
-            created_at: unix_now(),
-            filename,
-            purpose: purpose.into(),
-            status: "processed".into(),
-            owner: owner.map(|k| k.name.clone()),
-        };
-        let store = self.store().await.map_err(io_error)?;
-        store.put_file(&file, content).await.map_err(io_error)?;
-        Ok(file)
-    }
-
-    /// A file the caller may see (404 otherwise).
-    pub async fn file(&self, owner: Option<&ClientKey>, id: &str) -> Result<FileObject, ApiError> {
-        let store = self.store().await.map_err(io_error)?;
-        match store.file(id).await.map_err(io_error)? {
-            Some(f) if visible(f.owner.as_deref(), owner) => Ok(f),
-            _ => Err(ApiError::not_found(
-                "file_not_found",
-                format!("no file `{id}`"),
-            )),
-        }
-    }
-
-    /// A file's content.
-    pub async fn file_content(
-        &self,
-        owner: Option<&ClientKey>,
-        id: &str,
-    ) -> Result<Vec<u8>, ApiError> {
-        let file = self.file(owner, id).await?;
-        let store = self.store().await.map_err(io_error)?;
-        tokio::fs::read(store.content_path(&file.id))
-            .await
-            .map_err(io_error)
-    }
-
-    /// Create and start a batch over `input_file_id`. The file is checked first: every
-    /// line a JSON object with a unique string `custom_id`, `method` `POST`, `url`
-    /// `/v1/chat/completions` and an object `body` (400 naming the first bad lines
-    /// otherwise). Lines whose model is not served or not allowed to the key are answered
-    /// at once as failed lines (404 / 403); the others run through the Router.
+    /// Create and start a batch over `request.input_file_id` (checked first: 400 for a
+    /// bad endpoint, window or input line, 404 for a file the caller may not see).
     pub async fn create(
         &self,
         owner: Option<&ClientKey>,
-        allowed: &(dyn Fn(&str) -> Result<(), ApiError> + Sync),
         request: CreateBatch,
     ) -> Result<BatchObject, ApiError> {
-        if request.endpoint != CHAT_ENDPOINT {
-            return Err(ApiError::bad_request(
-                "invalid_endpoint",
-                format!(
-                    "endpoint `{}` is not supported: batches run {CHAT_ENDPOINT}",
-                    request.endpoint
-                ),
-            ));
-        }
+        request.check()?;
         let file = self.file(owner, &request.input_file_id).await?;
         if file.purpose != "batch" {
             return Err(ApiError::bad_request(
@@ -239,16 +211,9 @@ impl BatchService {
             ));
         }
         let store = self.store().await.map_err(io_error)?;
-        let text = tokio::fs::read_to_string(store.content_path(&file.id))
-            .await
-            .map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_input_file",
-                    format!("the input file is not UTF-8 text: {e}"),
-                )
-            })?;
-        let lines = check_lines(&text)?;
-        let mut batch = BatchObject {
+        let total = create::check_input(&store.content_path(&file.id)).await?;
+        let now = unix_now();
+        let batch = BatchObject {
             id: new_id("batch_"),
             object: "batch".into(),
             endpoint: request.endpoint,
@@ -258,9 +223,9 @@ impl BatchService {
             status: "in_progress".into(),
             output_file_id: None,
             error_file_id: None,
-            created_at: unix_now(),
-            in_progress_at: Some(unix_now()),
-            expires_at: None,
+            created_at: now,
+            in_progress_at: Some(now),
+            expires_at: Some(now + self.inner.window_s.ceil() as u64),
             finalizing_at: None,
             completed_at: None,
             failed_at: None,
@@ -268,31 +233,13 @@ impl BatchService {
             cancelling_at: None,
             cancelled_at: None,
             request_counts: RequestCounts {
-                total: lines.len() as u64,
+                total,
                 completed: 0,
                 failed: 0,
             },
             metadata: request.metadata,
             owner: owner.map(|k| k.name.clone()),
         };
-        let mut journal = Journal::open(&store.journal_path(&batch.id))
-            .await
-            .map_err(io_error)?;
-        for (index, line) in lines.iter().enumerate() {
-            let model = line
-                .body
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if let Err(e) = allowed(model) {
-                let out = refused_line(&line.custom_id, &e);
-                journal
-                    .append(&json!({"index": index, "ok": false, "line": out}))
-                    .await
-                    .map_err(io_error)?;
-                batch.request_counts.failed += 1;
-            }
-        }
         store.put_batch(&batch).await.map_err(io_error)?;
         self.start(store, batch.clone());
         Ok(batch)
@@ -300,14 +247,12 @@ impl BatchService {
 
     /// A batch the caller may see: the running copy when it runs, else the stored one.
     pub async fn get(&self, owner: Option<&ClientKey>, id: &str) -> Result<BatchObject, ApiError> {
-        let live = self
-            .inner
-            .running
-            .lock()
-            .ok()
-            .and_then(|r| r.get(id).map(|b| Arc::clone(&b.batch)));
+        let live = self.inner.running.lock().ok().and_then(|r| {
+            r.get(id)
+                .and_then(|b| b.batch.lock().ok().map(|b| b.clone()))
+        });
         let batch = match live {
-            Some(b) => Some(b.lock().await.clone()),
+            Some(b) => Some(b),
             None => self
                 .store()
                 .await
@@ -338,8 +283,9 @@ impl BatchService {
         Ok(out)
     }
 
-    /// Cancel a batch: it becomes `cancelling`, lines in flight are cancelled, and it ends
-    /// `cancelled` with the lines that finished. A finished batch is answered as it is.
+    /// Cancel a batch: it becomes `cancelling`, lines in flight are cancelled, and it
+    /// ends `cancelled` with the lines that finished in the output or error file and the
+    /// others in the error file (`batch_cancelled`). A finished batch is answered as is.
     pub async fn cancel(
         &self,
         owner: Option<&ClientKey>,
@@ -354,12 +300,14 @@ impl BatchService {
             .running
             .lock()
             .ok()
-            .and_then(|r| r.get(id).map(|b| (Arc::clone(&b.batch), b.cancel.clone())));
-        let Some((batch, cancel)) = live else {
+            .and_then(|r| r.get(id).map(|b| (Arc::clone(&b.batch), b.stop.clone())));
+        let Some((batch, stop)) = live else {
             return Ok(current);
         };
         let snapshot = {
-            let mut b = batch.lock().await;
+            let Ok(mut b) = batch.lock() else {
+                return Ok(current);
+            };
             if b.status == "in_progress" {
                 b.status = "cancelling".into();
                 b.cancelling_at = Some(unix_now());
@@ -368,75 +316,9 @@ impl BatchService {
         };
         let store = self.store().await.map_err(io_error)?;
         store.put_batch(&snapshot).await.map_err(io_error)?;
-        cancel.cancel();
+        stop.cancel();
         Ok(snapshot)
     }
-}
-
-/// `POST /v1/batches`'s body.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct CreateBatch {
-    /// The uploaded input file.
-    pub input_file_id: String,
-    /// `/v1/chat/completions`.
-    pub endpoint: String,
-    /// Accepted as given (`24h`).
-    #[serde(default = "default_window")]
-    pub completion_window: String,
-    /// Kept on the batch.
-    #[serde(default)]
-    pub metadata: Option<Value>,
-}
-
-fn default_window() -> String {
-    "24h".into()
-}
-
-/// Check every line; 400 naming up to five bad lines (1-based) otherwise.
-fn check_lines(text: &str) -> Result<Vec<InputLine>, ApiError> {
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    let mut ids = HashSet::new();
-    for (n, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let lineno = n + 1;
-        match serde_json::from_str::<InputLine>(raw) {
-            Err(e) => problems.push(format!("line {lineno}: {e}")),
-            Ok(line) => {
-                if line.method != "POST" {
-                    problems.push(format!("line {lineno}: method must be POST"));
-                } else if line.url != CHAT_ENDPOINT {
-                    problems.push(format!("line {lineno}: url must be {CHAT_ENDPOINT}"));
-                } else if !line.body.is_object() {
-                    problems.push(format!("line {lineno}: body must be an object"));
-                } else if !ids.insert(line.custom_id.clone()) {
-                    problems.push(format!(
-                        "line {lineno}: custom_id `{}` is used twice",
-                        line.custom_id
-                    ));
-                } else {
-                    lines.push(line);
-                }
-            }
-        }
-    }
-    if lines.is_empty() && problems.is_empty() {
-        problems.push("the input file has no request lines".into());
-    }
-    if problems.is_empty() {
-        return Ok(lines);
-    }
-    let total = problems.len();
-    problems.truncate(5);
-    Err(ApiError::bad_request(
-        "invalid_input_file",
-        format!(
-            "the input file has {total} bad line(s): {}; each line must be {{\"custom_id\", \"method\": \"POST\", \"url\": \"{CHAT_ENDPOINT}\", \"body\": {{…}}}}",
-            problems.join("; ")
-        ),
-    ))
 }
 
 /// Objects of a key are visible to that key; without keys everything is visible.

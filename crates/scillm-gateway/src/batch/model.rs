@@ -2,7 +2,7 @@
 //! (<https://platform.openai.com/docs/api-reference/batch>).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The only endpoint batches run (SPEC §17).
 pub const CHAT_ENDPOINT: &str = "/v1/chat/completions";
@@ -34,9 +34,11 @@ pub struct FileObject {
 pub struct RequestCounts {
     /// Lines in the input.
     pub total: u64,
-    /// Lines answered 2xx.
+    /// Lines answered 2xx. While the batch runs, lines whose `scillm_router.error_type`
+    /// is `ok`; when it ends, exactly the lines of the output file.
     pub completed: u64,
-    /// Lines that failed.
+    /// Lines that failed (the error file's lines when the batch ends, including lines an
+    /// ending batch never ran).
     pub failed: u64,
 }
 
@@ -53,10 +55,11 @@ pub struct BatchObject {
     pub errors: Option<Value>,
     /// The input file.
     pub input_file_id: String,
-    /// As given (accepted, not enforced: a local batch does not expire).
+    /// `24h`, the only window OpenAI accepts (its length is `[gateway]
+    /// batch_completion_window_s`, 24 h by default).
     pub completion_window: String,
-    /// `validating`, `in_progress`, `finalizing`, `completed`, `failed`, `cancelling`,
-    /// `cancelled`.
+    /// `validating`, `in_progress`, `finalizing`, `completed`, `failed`, `expired`,
+    /// `cancelling`, `cancelled`.
     pub status: String,
     /// The file of answered lines, when finished.
     pub output_file_id: Option<String>,
@@ -66,7 +69,7 @@ pub struct BatchObject {
     pub created_at: u64,
     /// When it started running.
     pub in_progress_at: Option<u64>,
-    /// Never set by a local batch.
+    /// When the completion window ends: a batch not done by then ends `expired`.
     pub expires_at: Option<u64>,
     /// When output files were being written.
     pub finalizing_at: Option<u64>,
@@ -74,7 +77,7 @@ pub struct BatchObject {
     pub completed_at: Option<u64>,
     /// When it failed validation.
     pub failed_at: Option<u64>,
-    /// Never set by a local batch.
+    /// When it expired.
     pub expired_at: Option<u64>,
     /// When cancel was asked.
     pub cancelling_at: Option<u64>,
@@ -111,15 +114,4 @@ pub struct InputLine {
     pub url: String,
     /// The chat request.
     pub body: Value,
-}
-
-/// One output (or error) line: `{"id", "custom_id", "response": {"status_code",
-/// "request_id", "body"}, "error"}`.
-pub fn output_line(id: &str, custom_id: &str, status: u16, body: Value) -> Value {
-    json!({
-        "id": id,
-        "custom_id": custom_id,
-        "response": {"status_code": status, "request_id": id, "body": body},
-        "error": null,
-    })
 }

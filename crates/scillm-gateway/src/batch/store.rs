@@ -4,19 +4,18 @@
 //! files/{file_id}.json          file object
 //! files/{file_id}.jsonl         file content
 //! batches/{batch_id}.json       batch object (replaced atomically: write, fsync, rename)
-//! batches/{batch_id}.journal    one line per finished request, appended and fsynced
-//!                               before it counts: {"index": N, "ok": bool, "line": {…}}
+//! batches/{batch_id}.results.jsonl          the batch runner's output (scillm-batch),
+//! batches/{batch_id}.results.jsonl.journal  and its journal while the batch runs
 //! ```
 //!
-//! A restart reads every batch object; active ones resume, re-running exactly the input
-//! lines the journal does not have.
+//! A restart reads every batch object; active ones resume through the batch runner,
+//! which runs exactly the input lines its journal has no result for.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
 use super::model::{BatchObject, FileObject};
 
@@ -49,17 +48,40 @@ impl Store {
         self.root.join("batches").join(format!("{batch_id}.json"))
     }
 
-    /// A batch's journal path.
-    pub fn journal_path(&self, batch_id: &str) -> PathBuf {
+    /// Where the batch runner writes a batch's results (one line per input line).
+    pub fn results_path(&self, batch_id: &str) -> PathBuf {
         self.root
             .join("batches")
-            .join(format!("{batch_id}.journal"))
+            .join(format!("{batch_id}.results.jsonl"))
     }
 
-    /// Store a file's content then its object.
-    pub async fn put_file(&self, file: &FileObject, content: &[u8]) -> std::io::Result<()> {
-        write_atomic(&self.content_path(&file.id), content).await?;
+    /// Where a new file's content goes before [`Store::put_file_object`] makes it visible.
+    pub fn staging_path(&self, file_id: &str) -> PathBuf {
+        self.root.join("files").join(format!("{file_id}.jsonl.tmp"))
+    }
+
+    /// Store a file object whose content is already at [`Store::content_path`].
+    pub async fn put_file_object(&self, file: &FileObject) -> std::io::Result<()> {
         self.put_json(&self.file_meta_path(&file.id), file).await
+    }
+
+    /// Remove a file's object then its content (a missing part is not an error).
+    pub async fn delete_file(&self, file_id: &str) -> std::io::Result<()> {
+        for path in [self.file_meta_path(file_id), self.content_path(file_id)] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every stored file object, newest first.
+    pub async fn files(&self) -> std::io::Result<Vec<FileObject>> {
+        let mut out: Vec<FileObject> = self.objects("files").await?;
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
     }
 
     /// A file's object, `None` when there is none.
@@ -85,17 +107,23 @@ impl Store {
 
     /// Every stored batch object, newest first.
     pub async fn batches(&self) -> std::io::Result<Vec<BatchObject>> {
+        let mut out: Vec<BatchObject> = self.objects("batches").await?;
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    /// The `*.json` objects of directory `dir`.
+    async fn objects<T: DeserializeOwned>(&self, dir: &str) -> std::io::Result<Vec<T>> {
         let mut out = Vec::new();
-        let mut dir = tokio::fs::read_dir(self.root.join("batches")).await?;
-        while let Some(entry) = dir.next_entry().await? {
+        let mut entries = tokio::fs::read_dir(self.root.join(dir)).await?;
+        while let Some(entry) = entries.next_entry().await? {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                if let Some(b) = read_json::<BatchObject>(&path).await? {
-                    out.push(b);
+                if let Some(v) = read_json::<T>(&path).await? {
+                    out.push(v);
                 }
             }
         }
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
     }
 
@@ -117,6 +145,13 @@ fn is_id(id: &str) -> bool {
 /// A new id with `prefix`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The id of a batch's output (`kind` `output`) or error file: derived from the batch's
+/// id, so that finishing a batch again after a crash names the same files.
+pub fn result_file_id(batch_id: &str, kind: &str) -> String {
+    let suffix = batch_id.strip_prefix("batch_").unwrap_or(batch_id);
+    format!("file-{suffix}-{kind}")
 }
 
 /// Write `path` so a reader sees the old or the new content, never a mix: a temporary
@@ -143,70 +178,4 @@ async fn read_json<T: DeserializeOwned>(path: &Path) -> std::io::Result<Option<T
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// An append-only journal: each line is written and fsynced before `append` returns.
-#[derive(Debug)]
-pub struct Journal {
-    file: tokio::fs::File,
-}
-
-impl Journal {
-    /// Open `path` for appending (creating it).
-    /// A torn last line left by a crash is closed with a newline first, so the next
-    /// entry starts on its own line.
-    pub async fn open(path: &Path) -> std::io::Result<Self> {
-        let torn = match tokio::fs::read(path).await {
-            Ok(bytes) => bytes.last().is_some_and(|b| *b != b'\n'),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e),
-        };
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await?;
-        if torn {
-            file.write_all(b"\n").await?;
-        }
-        Ok(Self { file })
-    }
-
-    /// Append one JSON line and make it durable.
-    pub async fn append(&mut self, value: &serde_json::Value) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.file.write_all(&line).await?;
-        self.file.sync_data().await
-    }
-}
-
-/// The journal's entries: `(index, ok, line)` for every complete line, the first entry
-/// of an index winning. A torn last line (a crash mid-write) is skipped.
-pub async fn read_journal(path: &Path) -> std::io::Result<Vec<(usize, bool, serde_json::Value)>> {
-    let text = match tokio::fs::read_to_string(path).await {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let Some(index) = v.get("index").and_then(serde_json::Value::as_u64) else {
-            continue;
-        };
-        let index = usize::try_from(index).unwrap_or(usize::MAX);
-        if !seen.insert(index) {
-            continue;
-        }
-        let ok = v
-            .get("ok")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        out.push((index, ok, v.get("line").cloned().unwrap_or_default()));
-    }
-    Ok(out)
 }
