@@ -88,9 +88,19 @@ pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Bo
     }
     match outcome {
         Ok((Answer::Stream(stream), held)) => {
-            // The slot and the in-flight count stay taken while chunks flow.
+            // The slot and the in-flight count stay taken while chunks flow; the token
+            // use the chunks report is recorded when the stream ends.
+            let mut tokens = TokensOnEnd {
+                metrics: progress.metrics.take(),
+                usage: None,
+            };
             let stream: ChunkStream = Box::pin(stream.map(move |chunk| {
                 let _held = &held;
+                if let Ok(c) = &chunk {
+                    if let Some(u) = &c.usage {
+                        tokens.saw(u.prompt_tokens, u.completion_tokens);
+                    }
+                }
                 chunk
             }));
             Ok(RoutedStream {
@@ -120,4 +130,25 @@ fn failed(
     r.meta = meta;
     r.attempts = attempts;
     Box::new(r)
+}
+
+/// Records a stream's token use (`gen_ai_client_token_usage`, SPEC §16) from the last
+/// usage its chunks reported (`stream_options.include_usage`), when the stream is dropped.
+struct TokensOnEnd {
+    metrics: Option<std::sync::Arc<scillm_telemetry::handles::TargetMetrics>>,
+    usage: Option<(u64, u64)>,
+}
+
+impl TokensOnEnd {
+    fn saw(&mut self, input: u64, output: u64) {
+        self.usage = Some((input, output));
+    }
+}
+
+impl Drop for TokensOnEnd {
+    fn drop(&mut self) {
+        if let (Some(m), Some((input, output))) = (&self.metrics, self.usage) {
+            m.tokens(input, output);
+        }
+    }
 }

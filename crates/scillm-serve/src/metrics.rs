@@ -20,15 +20,19 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process-wide Prometheus recorder's handle, installing the recorder on first use.
 ///
-/// When another global `metrics` recorder was installed before (by an embedding
-/// program), a private recorder is built instead and a warning logged: `/metrics` then
-/// answers, but the process's measurements go to the other recorder.
+/// When metrics are off (`SCILLM_METRICS=off`) or another global `metrics` recorder was
+/// installed before (by an embedding program), a private recorder is built instead and
+/// the reason logged: `/metrics` then answers with no series.
 pub fn recorder() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| match scillm_telemetry::prometheus::handle() {
             Ok(handle) => handle.clone(),
             Err(e) => {
-                tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics shows a private one");
+                if scillm_telemetry::prometheus::enabled() {
+                    tracing::warn!(error = %e, "/metrics shows a private recorder");
+                } else {
+                    tracing::info!("{e}; /metrics shows no series");
+                }
                 PrometheusBuilder::new().build_recorder().handle()
             }
         })

@@ -16,11 +16,16 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// bucket bounds of [`names::DURATION_BUCKETS`] and [`names::TOKEN_BUCKETS`], and the help
 /// text of [`names::describe_all`]). Every later call returns the same handle.
 ///
-/// Errors: another `metrics` recorder was installed in this process first (the message
-/// says so); metrics then go to that recorder and cannot be rendered here.
+/// Errors: metrics are turned off ([`enabled`] is false: nothing is recorded and every
+/// recording call is a no-op), or another `metrics` recorder was installed in this
+/// process first (the message says so; metrics then go to that recorder and cannot be
+/// rendered here).
 pub fn handle() -> Result<&'static PrometheusHandle, String> {
     HANDLE
         .get_or_init(|| {
+            if !enabled() {
+                return Err("metrics are off (SCILLM_METRICS=off): nothing is recorded".to_string());
+            }
             let handle = builder()
                 .and_then(|b| b.install_recorder().map_err(|e| e.to_string()))
                 .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
@@ -41,6 +46,23 @@ pub fn handle() -> Result<&'static PrometheusHandle, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Whether this process records metrics: yes unless `SCILLM_METRICS` is `0`, `off`,
+/// `false` or `no` (case-insensitive). Read once. With metrics off no recorder is
+/// installed, so every recording call is a no-op and `/metrics` shows no series — for
+/// operators who do not scrape, and for measuring what metrics cost (`cargo xtask bench
+/// load`).
+pub fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var("SCILLM_METRICS").map_or(true, |v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "off" | "false" | "no"
+            )
+        })
+    })
 }
 
 fn builder() -> Result<PrometheusBuilder, String> {
