@@ -12,6 +12,15 @@
 //!   request.
 //! - `bench-router inflight-plain --base URL --n N`: the same with the plain reqwest loop,
 //!   the floor the HTTP client itself sets.
+//!
+//! Both the plain loop and the router run with the binary's allocator (mimalloc, as the
+//! `scillm` binary does).
+
+/// The allocator of the binary: mimalloc, which halves the time the router's many small
+/// allocations (request and answer JSON, metadata) spend in the allocator compared with
+/// glibc's malloc (measured with `cargo xtask bench router`; BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
