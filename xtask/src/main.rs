@@ -5,6 +5,7 @@ mod bench_batch;
 mod bench_codex;
 mod bench_gateway;
 mod bench_python;
+mod bench_sidecar;
 mod bench_state;
 mod externals;
 mod python;
