@@ -11,6 +11,9 @@
 //! - **Cooldowns** are written to Redis (`SET … PX`, keeping the longer) and kept here;
 //!   cooldowns started elsewhere are read every [`MIRROR_PERIOD`] (one pipelined `PTTL`)
 //!   and whenever admission meets one, so target choice skips them without I/O.
+//! - **Token corrections** (an answer's real usage minus its tpm charge) are summed per
+//!   deployment and sent by one background task at a time: answers finishing together
+//!   cost one Redis call per deployment, not one each.
 //! - **Rotation** follows the shared counter (`INCR`), read in the background.
 //! - Failures in a row (`allowed_fails`) and the use counted for `usage-based` routing
 //!   stay per process.
@@ -51,6 +54,38 @@ struct Shared {
     /// Use admitted through Redis in the current minute: deployment → (minute, requests,
     /// tokens).
     usage: Mutex<HashMap<String, (u64, u64, u64)>>,
+    /// Token corrections (real usage minus the charge) not sent yet: deployment → (tpm,
+    /// summed difference). Sent by one background task at a time, so answers finishing
+    /// together cost one Redis call per deployment instead of one each.
+    corrections: Mutex<HashMap<String, (u32, i64)>>,
+    /// Whether that task is running.
+    flushing: std::sync::atomic::AtomicBool,
+}
+
+/// Send the pending token corrections until none is left, then stop.
+async fn flush_corrections(store: Arc<RedisStore>, shared: Arc<Shared>) {
+    loop {
+        let pending = shared
+            .corrections
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        if pending.is_empty() {
+            shared.flushing.store(false, Ordering::Release);
+            // A correction added between the take and the store would wait for the next
+            // settle; take it now unless another task has started meanwhile.
+            let more = shared.corrections.lock().is_ok_and(|m| !m.is_empty());
+            if more && !shared.flushing.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            return;
+        }
+        for (deployment, (tpm, delta)) in pending {
+            if delta != 0 {
+                let _ = store.correct_tokens(&deployment, tpm, delta).await;
+            }
+        }
+    }
 }
 
 /// Router state shared through Redis, with this process's [`LocalState`] as the fallback.
@@ -279,11 +314,24 @@ impl RouterState for SharedRouterState {
         let delta = i64::try_from(actual)
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::try_from(charged).unwrap_or(i64::MAX));
-        if delta != 0 {
-            let (store, name) = (Arc::clone(store), deployment.to_owned());
-            in_background(async move {
-                let _ = store.correct_tokens(&name, tpm, delta).await;
-            });
+        if delta == 0 {
+            return;
+        }
+        if let Ok(mut m) = self.shared.corrections.lock() {
+            let e = m.entry(deployment.to_owned()).or_insert((tpm, 0));
+            e.0 = tpm;
+            e.1 = e.1.saturating_add(delta);
+        }
+        if !self.shared.flushing.swap(true, Ordering::AcqRel) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(flush_corrections(
+                        Arc::clone(store),
+                        Arc::clone(&self.shared),
+                    ));
+                }
+                Err(_) => self.shared.flushing.store(false, Ordering::Release),
+            }
         }
     }
 

@@ -62,3 +62,31 @@ async fn routers_built_with_a_redis_url_share_one_allowance() {
     assert!(alone.completion(req).await.error.is_none());
     assert_eq!(mock.request_count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_usage_below_the_estimate_credits_the_shared_tpm_allowance() {
+    let Some(bin) = redis_binary().unwrap() else {
+        return;
+    };
+    let redis = RedisServer::start(&bin).await.unwrap();
+    // The mock reports 2 tokens used; each request is estimated at 100 (400 characters).
+    // tpm 24000 = 400 tokens a second: 20 requests on the estimate alone need about 4 s.
+    // With the corrections sent to Redis (coalesced per deployment), far less.
+    let mock = ChatMock::builder().content("ok").start().await.unwrap();
+    let list = json!([{"model_name": "m", "provider": "openai", "api_base": mock.base_url(),
+        "api_key": "sk-test", "tpm": 24000}]);
+    let r = router(list, &[("state.redis_url", json!(redis.url()))]);
+    let text = "x".repeat(400);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let res = r.completion(item("m", &text)).await;
+        assert!(res.error.is_none(), "{:?}", res.error);
+    }
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    let keys = redis.keys_with_ttl().await.unwrap();
+    assert!(
+        keys.iter().any(|(k, _)| k == "scillm:rl:tpm:m#0"),
+        "{keys:?}"
+    );
+}
