@@ -57,16 +57,9 @@ print(json.dumps({
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_python_sdk_gets_a_completion_from_the_shim() {
-    let Some(python) = std::env::var("SCILLM_TEST_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
+    let Some(python) =
+        scillm_testkit::external("SCILLM_TEST_PYTHON", "a python with the `openai` package")
     else {
-        assert_ne!(
-            std::env::var("SCILLM_REQUIRE_EXTERNAL").as_deref(),
-            Ok("1"),
-            "SCILLM_REQUIRE_EXTERNAL=1 but SCILLM_TEST_PYTHON (a python with `openai`) is unset"
-        );
-        println!("skipped: set SCILLM_TEST_PYTHON to a python with the `openai` package to run this test");
         return;
     };
     let mock = MockModel::start(vec![

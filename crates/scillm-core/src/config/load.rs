@@ -7,7 +7,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::env::{nest, EnvLayer};
-use super::litellm::{read_file, split_provider};
+use super::litellm::read_file;
+use super::litellm_translate::split_provider;
 use super::model::Config;
 
 /// The file read when `SCILLM_CONFIG` is unset.

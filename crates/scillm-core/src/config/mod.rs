@@ -6,6 +6,7 @@
 mod env;
 mod gateway;
 mod litellm;
+mod litellm_translate;
 mod load;
 mod model;
 mod router;
@@ -13,7 +14,8 @@ mod shared;
 
 pub use env::{names_for, parse_bool, EnvKind, ENV_TABLE};
 pub use gateway::{GatewayConfig, GatewayKey};
-pub use litellm::{split_provider, translate_litellm, PROVIDER_PREFIXES};
+pub use litellm::{translate_litellm, PROVIDER_PREFIXES};
+pub use litellm_translate::split_provider;
 pub use load::{ConfigError, ConfigLoader, LoadedConfig, DEFAULT_CONFIG_FILE};
 pub use model::{
     secs, CodexAgentConfig, CodexBackend, Config, InputMode, MiniAgentConfig, SidecarConfig,
