@@ -41,6 +41,7 @@ mod limiter;
 mod options;
 mod parallel;
 mod request;
+mod request_fields;
 mod resolve;
 mod result;
 mod router;
