@@ -42,11 +42,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(if e.is::<scillm_core::config::ConfigError>() {
-                2
-            } else {
-                1
-            })
+            let config_error = e.is::<scillm_core::config::ConfigError>()
+                || e.downcast_ref::<scillm_gateway::GatewayError>()
+                    .is_some_and(scillm_gateway::GatewayError::is_config);
+            ExitCode::from(if config_error { 2 } else { 1 })
         }
     }
 }
@@ -195,19 +194,18 @@ async fn serve_gateway(base: ConfigLoader, a: ServeArgs) -> anyhow::Result<ExitC
         l = l.set("gateway.allow_insecure_bind", true);
     }
     let config = Arc::new(l.load()?);
-    let g = &config.gateway;
-    eprintln!(
-        "scillm serve: listening on http://{}:{} ({} models, {})",
-        g.host,
-        g.port,
-        config.model_list.len(),
-        if g.keys.is_empty() {
-            "no keys".to_string()
-        } else {
-            format!("{} keys", g.keys.len())
-        }
-    );
-    scillm_gateway::serve(config.clone(), std::future::pending()).await?;
+    let keys = match config.gateway.keys.len() {
+        0 => "no keys".to_string(),
+        n => format!("{n} keys"),
+    };
+    scillm_gateway::serve_then(config, std::future::pending(), |addr, models| {
+        eprintln!(
+            "scillm serve: listening on http://{addr} ({} models: {}; {keys})",
+            models.len(),
+            models.join(", ")
+        );
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -134,3 +134,28 @@ fn mini_agent_serves_ready_and_the_doctor_sees_it() {
         .unwrap();
     assert!(line.starts_with("PASS"), "{line}");
 }
+
+#[test]
+fn a_gateway_key_naming_an_unset_variable_is_a_configuration_error_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("scillm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\nport = {}\ndata_dir = \"{}\"\n[[gateway.keys]]\nname = \"team-a\"\nkey = \"os.environ/SCILLM_TEST_UNSET_KEY\"\nmodels = [\"*\"]\n[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
+            free_port(),
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scillm"))
+        .arg("serve")
+        .env("SCILLM_CONFIG", &cfg)
+        .env_remove("SCILLM_TEST_UNSET_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SCILLM_TEST_UNSET_KEY"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+}

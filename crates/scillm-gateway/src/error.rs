@@ -34,3 +34,18 @@ pub enum GatewayError {
     #[error("gateway server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
+
+impl GatewayError {
+    /// Whether the configuration is at fault (a key, the router's settings, the gateway's
+    /// own settings, or an insecure bind refused by policy): the CLI's exit status 2, as
+    /// for any configuration error.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Self::Key { .. }
+                | Self::Router(_)
+                | Self::Config(_)
+                | Self::Bind(scillm_serve::BindError::Insecure { .. })
+        )
+    }
+}

@@ -36,5 +36,5 @@ pub use chat::{ATTEMPTS_HEADER, DEPLOYMENT_HEADER, OVERHEAD_HEADER};
 pub use error::GatewayError;
 pub use keys::{estimate_tokens, ClientKey};
 pub use routes::{app, SharedKey};
-pub use server::{bind_policy, serve, serve_on, spawn, spawn_gateway, RunningGateway};
+pub use server::{bind_policy, serve, serve_on, serve_then, spawn, spawn_gateway, RunningGateway};
 pub use state::Gateway;

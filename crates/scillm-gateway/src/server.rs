@@ -34,13 +34,26 @@ pub async fn serve(
     config: Arc<Config>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
+    serve_then(config, shutdown, |_, _| {}).await
+}
+
+/// [`serve`], calling `on_listening` with the bound address and the model names once the
+/// gateway is built (keys read, router made) and listening — so a start-up message is
+/// never printed for a gateway that then fails to start.
+pub async fn serve_then(
+    config: Arc<Config>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr, &[String]),
+) -> Result<(), GatewayError> {
     let policy = bind_policy(&config);
     policy.check()?;
     let signals = scillm_serve::shutdown_signal();
     let gw = Gateway::new(config).await?;
     let listener = policy.bind().await?;
     let local = listener.local_addr().map_err(GatewayError::Serve)?;
-    tracing::info!(addr = %local, models = ?gw.visible_models(None), "scillm gateway listening");
+    let models = gw.visible_models(None);
+    tracing::info!(addr = %local, models = ?models, "scillm gateway listening");
+    on_listening(local, &models);
     serve_on(gw, listener, async move {
         tokio::select! {
             () = shutdown => {},
