@@ -198,9 +198,16 @@ async fn serve_gateway(base: ConfigLoader, a: ServeArgs) -> anyhow::Result<ExitC
         0 => "no keys".to_string(),
         n => format!("{n} keys"),
     };
+    let state = match config.state.redis_display() {
+        Some(redis) => format!("limits and cooldowns shared through {redis}"),
+        None => "limits and cooldowns in this process".to_string(),
+    };
+    let cache = config.cache.mode.as_str();
+    let data_dir = config.gateway.data_dir.display().to_string();
     scillm_gateway::serve_then(config, std::future::pending(), |addr, models| {
         eprintln!(
-            "scillm serve: listening on http://{addr} ({} models: {}; {keys})",
+            "scillm serve: listening on http://{addr} ({} models: {}; {keys}; {state}; \
+             cache {cache}; batches in {data_dir})",
             models.len(),
             models.join(", ")
         );

@@ -1,8 +1,9 @@
 //! `scillm sidecar` and `scillm mini-agent` serve for real: health, a chat, the doctor's
-//! view of them, and a clean exit on SIGTERM.
+//! view of them, and a clean exit on SIGTERM; `scillm serve`'s start-up line and its
+//! configuration errors (exit 2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -157,5 +158,103 @@ fn a_gateway_key_naming_an_unset_variable_is_a_configuration_error_before_listen
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("SCILLM_TEST_UNSET_KEY"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+/// `scillm serve` with the config file `cfg` on a free port, and the first stderr line that
+/// says it listens (within 20 s).
+fn serve_until_listening(cfg: &std::path::Path) -> (Server, u16, String) {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scillm"))
+        .args(["serve", "--port", &port.to_string()])
+        .env("SCILLM_CONFIG", cfg)
+        .env_remove("SCILLM_REDIS_URL")
+        .env_remove("LITELLM_REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no start-up line in 20 s; stderr:\n{seen}"));
+        if line.contains("listening on") {
+            return (server, port, line);
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+}
+
+#[test]
+fn the_start_up_line_says_where_state_lives_without_the_redis_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("scillm.toml");
+    let data = dir.path().join("data");
+    // Nothing listens on port 1: the gateway starts on local limits (SPEC §18).
+    std::fs::write(
+        &cfg,
+        format!(
+            "[state]\nredis_url = \"redis://ops:hunter2secret@127.0.0.1:1/3\"\n[cache]\nmode = \"local\"\n[gateway]\ndata_dir = \"{}\"\n[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let (_server, port, line) = serve_until_listening(&cfg);
+    assert!(line.contains(&format!("http://127.0.0.1:{port}")), "{line}");
+    assert!(line.contains("1 models: m"), "{line}");
+    assert!(
+        line.contains("shared through redis://127.0.0.1:1/3"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("hunter2secret") && !line.contains("ops"),
+        "{line}"
+    );
+    assert!(line.contains("cache local"), "{line}");
+    assert!(line.contains(&data.display().to_string()), "{line}");
+}
+
+#[test]
+fn a_second_gateway_on_the_same_data_dir_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("scillm.toml");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\ndata_dir = \"{}\"\n[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let (_first, _, line) = serve_until_listening(&cfg);
+    assert!(
+        line.contains("limits and cooldowns in this process"),
+        "{line}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_scillm"))
+        .args(["serve", "--port", &free_port().to_string()])
+        .env("SCILLM_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&data.display().to_string()), "{stderr}");
+    assert!(stderr.contains("--data-dir"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
 }

@@ -30,6 +30,16 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    /// Another running gateway holds `[gateway] data_dir` (its `.lock`): two gateways on one
+    /// directory would both resume, and so run twice, the same batches.
+    #[error(
+        "[gateway] data_dir {path} is in use by another running gateway: give each `scillm serve` \
+         its own data_dir (--data-dir), or the two would run the same batches"
+    )]
+    DataDirInUse {
+        /// The directory.
+        path: String,
+    },
     /// The server stopped with an I/O error.
     #[error("gateway server failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -37,12 +47,13 @@ pub enum GatewayError {
 
 impl GatewayError {
     /// Whether the configuration is at fault (a key, the router's settings, the gateway's
-    /// own settings, or an insecure bind refused by policy): the CLI's exit status 2, as
+    /// own settings, a data_dir another gateway uses, or an insecure bind refused by policy): the CLI's exit status 2, as
     /// for any configuration error.
     pub fn is_config(&self) -> bool {
         matches!(
             self,
             Self::Key { .. }
+                | Self::DataDirInUse { .. }
                 | Self::Router(_)
                 | Self::Config(_)
                 | Self::Bind(scillm_serve::BindError::Insecure { .. })

@@ -1,6 +1,6 @@
 //! The Batch API over HTTP: upload, create, poll, output and error files in input order,
 //! cancel, bad input files, and a batch that survives a gateway restart with every
-//! custom_id answered exactly once.
+//! custom_id answered exactly once; one gateway per data_dir.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -25,11 +25,17 @@ fn jsonl(n: usize, model_of: impl Fn(usize) -> &'static str) -> String {
 }
 
 async fn upload(base: &str, content: &str) -> Value {
+    let resp = upload_raw(base, content).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn upload_raw(base: &str, content: &str) -> reqwest::Response {
     let boundary = "scillmboundary42";
     let body = format!(
         "--{boundary}\r\ncontent-disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\ncontent-type: application/jsonl\r\n\r\n{content}\r\n--{boundary}--\r\n"
     );
-    let resp = reqwest::Client::new()
+    reqwest::Client::new()
         .post(format!("{base}/v1/files"))
         .header(
             "content-type",
@@ -38,9 +44,7 @@ async fn upload(base: &str, content: &str) -> Value {
         .body(body)
         .send()
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
+        .unwrap()
 }
 
 async fn create(base: &str, file_id: &str) -> reqwest::Response {
@@ -299,4 +303,46 @@ async fn a_batch_resumes_after_a_restart_with_every_custom_id_once() {
     let after = slow.request_count() - before;
     assert!(after <= 180, "{after} upstream calls after the restart");
     gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_gateway_on_a_data_dir_in_use_is_refused_until_the_first_stops() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = config(&up, &data, &[]);
+    // Neither has used the Batch API yet: the directory does not exist, both start.
+    let first = spawn(config.clone()).await.unwrap();
+    let second = spawn(config.clone()).await.unwrap();
+    let file = upload(&first.base_url(), &jsonl(2, |_| "alpha")).await;
+    // The first use locked the directory for the first gateway: the second says why.
+    let refused = upload_raw(&second.base_url(), &jsonl(2, |_| "alpha")).await;
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "data_dir_in_use", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--data-dir"), "{message}");
+    second.shutdown().await.unwrap();
+
+    // Started while the first holds it: a configuration error (exit 2 in the CLI).
+    let err = spawn(config.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, scillm_gateway::GatewayError::DataDirInUse { .. }),
+        "{err}"
+    );
+    assert!(err.is_config());
+    let message = err.to_string();
+    assert!(message.contains(&data.display().to_string()), "{message}");
+    assert!(message.contains("own data_dir"), "{message}");
+
+    // Released when the first stops: the next gateway takes the directory and its files.
+    first.shutdown().await.unwrap();
+    let next = spawn(config).await.unwrap();
+    let listed: Value = get(&next.base_url(), "/v1/files")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["id"], file["id"], "{listed}");
+    next.shutdown().await.unwrap();
 }

@@ -102,7 +102,7 @@ async fn max_parallel_requests_bounds_one_deployment() {
 fn mixed(i: usize) -> (Value, ErrorType, Option<ErrorKind>) {
     let mut v = item("m", &format!("{i}"));
     match i % 10 {
-        _ if i % 50 == 0 => {
+        _ if i.is_multiple_of(50) => {
             v.as_object_mut().unwrap().remove("messages");
             (v, ErrorType::ProviderError, Some(ErrorKind::InvalidRequest))
         }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::model::{redact, secs};
@@ -22,6 +22,26 @@ pub struct StateConfig {
     pub redis_url: Option<SecretString>,
 }
 
+impl StateConfig {
+    /// The Redis of `redis_url` as it may be shown (a start-up line, a status page):
+    /// scheme, host, port and database, never the user, password or query. `None` without
+    /// `redis_url`; a URL that does not parse shows as `"(an unparsable Redis URL)"`.
+    pub fn redis_display(&self) -> Option<String> {
+        let raw = self.redis_url.as_ref()?;
+        Some(match url::Url::parse(raw.expose_secret()) {
+            Ok(mut u) => {
+                // Both fail only for URLs that cannot have credentials (nothing to remove).
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.set_query(None);
+                u.set_fragment(None);
+                u.to_string()
+            }
+            Err(_) => "(an unparsable Redis URL)".to_string(),
+        })
+    }
+}
+
 /// `[cache] mode`: where cached responses live (SPEC §18).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +55,18 @@ pub enum CacheMode {
     Redis,
     /// In a directory on disk (`[cache] path`), so a rerun of `scillm batch` finds it.
     Disk,
+}
+
+impl CacheMode {
+    /// The name as written in `[cache] mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Local => "local",
+            Self::Redis => "redis",
+            Self::Disk => "disk",
+        }
+    }
 }
 
 /// `[cache]`: the response cache (SPEC §18).
@@ -72,5 +104,38 @@ impl CacheConfig {
     /// The entry lifetime.
     pub fn ttl(&self) -> Duration {
         secs(self.ttl_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(url: &str) -> Option<String> {
+        StateConfig {
+            redis_url: Some(SecretString::from(url.to_string())),
+        }
+        .redis_display()
+    }
+
+    #[test]
+    fn the_shown_redis_address_never_carries_credentials() {
+        assert_eq!(
+            shown("redis://user:s3cret@10.0.0.5:6380/2").as_deref(),
+            Some("redis://10.0.0.5:6380/2")
+        );
+        assert_eq!(
+            shown("rediss://:s3cret@cache.internal:6379/0?protocol=resp3").as_deref(),
+            Some("rediss://cache.internal:6379/0")
+        );
+        assert_eq!(
+            shown("redis+unix:///run/redis.sock?db=1&pass=s3cret").as_deref(),
+            Some("redis+unix:///run/redis.sock")
+        );
+        assert_eq!(
+            shown("not a url s3cret").as_deref(),
+            Some("(an unparsable Redis URL)")
+        );
+        assert_eq!(StateConfig::default().redis_display(), None);
     }
 }

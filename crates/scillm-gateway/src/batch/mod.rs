@@ -79,8 +79,12 @@ impl std::fmt::Debug for BatchService {
 
 impl BatchService {
     /// The service over `[gateway] data_dir`, checking lines against `catalog` and the
-    /// client keys `keys` (by name). When the directory exists, batches a previous
-    /// process left active resume now; otherwise it is created on the first upload.
+    /// client keys `keys` (by name). When the directory exists it is locked for this
+    /// gateway and batches a previous process left active resume now; otherwise it is
+    /// created and locked on the first use of the Batch API.
+    ///
+    /// Errors: [`GatewayError::DataDirInUse`] when another running gateway holds the
+    /// directory; [`GatewayError::DataDir`] when it cannot be read.
     pub async fn open(
         config: &Config,
         router: Router,
@@ -330,6 +334,17 @@ fn visible(owner: Option<&str>, caller: Option<&ClientKey>) -> bool {
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
+    if e.kind() == std::io::ErrorKind::ResourceBusy {
+        return ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "data_dir_in_use",
+            format!(
+                "the Batch API is unavailable on this gateway: {e}; give each `scillm serve` \
+                 its own [gateway] data_dir (--data-dir)"
+            ),
+        );
+    }
     tracing::error!(error = %e, "batch state I/O failed");
     ApiError::internal(
         "storage_error",
@@ -338,6 +353,11 @@ fn io_error(e: std::io::Error) -> ApiError {
 }
 
 fn data_dir_error(dir: &std::path::Path, source: std::io::Error) -> GatewayError {
+    if source.kind() == std::io::ErrorKind::ResourceBusy {
+        return GatewayError::DataDirInUse {
+            path: dir.display().to_string(),
+        };
+    }
     GatewayError::DataDir {
         path: dir.display().to_string(),
         source,

@@ -9,29 +9,44 @@
 //! ```
 //!
 //! A restart reads every batch object; active ones resume through the batch runner,
-//! which runs exactly the input lines its journal has no result for.
+//! which runs exactly the input lines its journal has no result for. One gateway at a time
+//! uses a directory: the store holds an exclusive lock on `.lock` in it (`flock`, released
+//! when the process ends, however it ends), so a second gateway given the same directory
+//! cannot resume, and so run again, the batches the first is running.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::model::{BatchObject, FileObject};
 
-/// The directory layout.
+/// The directory layout, and the lock that makes this store its directory's only user.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Held (locked) while any clone of the store lives.
+    _lock: Arc<std::fs::File>,
 }
 
 impl Store {
-    /// Open (creating) `root/files` and `root/batches`.
+    /// Open (creating) `root/files` and `root/batches`, and take the exclusive lock on
+    /// `root/.lock`.
+    ///
+    /// Errors: an I/O error of kind [`std::io::ErrorKind::ResourceBusy`] when another
+    /// store (in this process or another) holds the lock; any other I/O error as is.
     pub async fn open(root: &Path) -> std::io::Result<Self> {
         tokio::fs::create_dir_all(root.join("files")).await?;
         tokio::fs::create_dir_all(root.join("batches")).await?;
+        let path = root.join(".lock");
+        let lock = tokio::task::spawn_blocking(move || lock_exclusive(&path))
+            .await
+            .map_err(std::io::Error::other)??;
         Ok(Self {
             root: root.to_path_buf(),
+            _lock: Arc::new(lock),
         })
     }
 
@@ -130,6 +145,23 @@ impl Store {
     async fn put_json<T: Serialize>(&self, path: &Path, value: &T) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
         write_atomic(path, &bytes).await
+    }
+}
+
+/// `path` opened (created when missing) and locked exclusively without waiting.
+fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
+            std::io::ErrorKind::ResourceBusy,
+            "another running gateway uses this data_dir (it holds the lock on .lock in it)",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
