@@ -15,8 +15,9 @@ pub const DEFAULT_FILTER: &str = "warn,scillm=info";
 pub enum LogFormat {
     /// Human-readable lines (colour only on a terminal).
     Text,
-    /// One JSON object per line, with the current span's fields (e.g. `request_id`) under
-    /// `span`.
+    /// One JSON object per line, with the current span's fields under `span` and every
+    /// enclosing span's (root first) under `spans`, so a line logged deep inside a request
+    /// (a router item, an upstream call) still carries the request's `request_id`.
     Json,
 }
 
@@ -76,8 +77,9 @@ impl Drop for TelemetryGuard {
 }
 
 /// The layer writing [`LogFormat::Json`] lines to `writer`: one JSON object per event with
-/// `timestamp`, `level`, `target`, `fields` (the message and the event's fields) and `span`
-/// (the current span's name and fields, e.g. a server request's `request_id`). [`init`]
+/// `timestamp`, `level`, `target`, `fields` (the message and the event's fields), `span`
+/// (the current span's name and fields) and `spans` (every enclosing span, root first, e.g.
+/// the server request's span with its `request_id`, SPEC §16). [`init`]
 /// installs it with stderr; a test can capture the same lines with its own writer.
 pub fn json_layer<S, W>(
     writer: W,
@@ -89,7 +91,7 @@ where
     fmt::layer()
         .json()
         .with_current_span(true)
-        .with_span_list(false)
+        .with_span_list(true)
         .with_writer(writer)
 }
 
@@ -130,4 +132,53 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, String> {
         .try_init()
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     Ok(guard)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_line_logged_inside_a_request_carries_the_request_id_of_an_outer_span() {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("http_request", request_id = "abc");
+            let _r = request.enter();
+            let item = tracing::info_span!("router_item", index = 3);
+            let _i = item.enter();
+            let call = tracing::info_span!("chat", model = "gpt-test");
+            let _c = call.enter();
+            tracing::warn!("retrying");
+        });
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["fields"]["message"], "retrying", "{line}");
+        assert_eq!(line["span"]["name"], "chat", "{line}");
+        let spans = line["spans"].as_array().unwrap();
+        let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+        assert_eq!(names, ["http_request", "router_item", "chat"], "{line}");
+        assert_eq!(spans[0]["request_id"], "abc", "{line}");
+    }
 }
