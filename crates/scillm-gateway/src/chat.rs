@@ -10,7 +10,8 @@
 //! Every answer carries `x-scillm-deployment` (the deployment that answered, or was tried
 //! last), `x-scillm-attempts` (upstream calls made) and `x-scillm-overhead-ms` (time
 //! spent in the gateway itself: for a non-stream answer the handler's time minus the
-//! Router's upstream time; for a stream the time before the first upstream call).
+//! Router's upstream time and its waits for slots and rate-limit capacity (those are
+//! `queue_ms`); for a stream the time before the first upstream call).
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -102,7 +103,12 @@ pub async fn chat_completions(
     let result = gw.router().completion(prepared.request).await;
     routing.deployment = result.meta.deployment.clone();
     routing.attempts = result.attempts;
-    routing.overhead_ms = (started.elapsed().saturating_sub(result.elapsed)).as_secs_f64() * 1e3;
+    routing.overhead_ms = started
+        .elapsed()
+        .saturating_sub(result.elapsed)
+        .saturating_sub(result.queued)
+        .as_secs_f64()
+        * 1e3;
     match &result.error {
         Some(e) => routing.answer(ApiError::from_upstream(e)),
         None => routing.answer(Json(result.to_value())),

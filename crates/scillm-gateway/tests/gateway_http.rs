@@ -311,3 +311,71 @@ async fn a_non_loopback_bind_needs_keys_or_the_override() {
     );
     assert!(bind_policy(&keyed).check().is_ok());
 }
+
+/// A gateway serving one model `name` on the alpha mock with `rpm`, after one request that
+/// took the deployment's one-request burst (SPEC §13); `extra` dotted keys on top.
+async fn gateway_at_its_rpm_limit(
+    up: &Upstreams,
+    dir: &std::path::Path,
+    name: &str,
+    rpm: u32,
+    extra: &[(&str, Value)],
+) -> scillm_gateway::RunningGateway {
+    let deployment = json!({"model_name": name, "provider": "openai",
+                            "api_base": up.alpha.base_url(), "api_key": "sk-upstream", "rpm": rpm});
+    let mut keys = vec![
+        ("model_list", json!([deployment])),
+        ("router.fallbacks", json!({})),
+    ];
+    keys.extend(extra.iter().cloned());
+    let gw = spawn(config(up, dir, &keys)).await.unwrap();
+    assert_eq!(
+        post(&gw.base_url(), None, &chat_body(name)).await.status(),
+        200
+    );
+    gw
+}
+
+#[tokio::test]
+async fn a_model_at_its_rpm_limit_answers_429_with_the_wait_for_capacity() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    // rpm = 6: the next request's capacity comes 10 s later, past its 0.5 s deadline.
+    let gw = gateway_at_its_rpm_limit(
+        &up,
+        dir.path(),
+        "metered",
+        6,
+        &[("router.timeout_s", json!(0.5))],
+    )
+    .await;
+    let resp = post(&gw.base_url(), None, &chat_body("metered")).await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = header(&resp, "retry-after").parse().unwrap();
+    assert!(
+        (5..=10).contains(&wait),
+        "Retry-After {wait}: the time until the deployment has capacity again"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn time_waiting_for_rate_limit_capacity_is_queue_time_not_gateway_overhead() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    // rpm = 60: the next request waits about a second for capacity, then is sent.
+    let gw = gateway_at_its_rpm_limit(&up, dir.path(), "paced", 60, &[]).await;
+    let resp = post(&gw.base_url(), None, &chat_body("paced")).await;
+    assert_eq!(resp.status(), 200);
+    let overhead: f64 = header(&resp, "x-scillm-overhead-ms").parse().unwrap();
+    let body: Value = resp.json().await.unwrap();
+    let queue_ms = body["scillm_router"]["queue_ms"].as_u64().unwrap();
+    assert!(queue_ms >= 500, "waited for capacity: queue_ms {queue_ms}");
+    assert!(
+        overhead < 250.0,
+        "x-scillm-overhead-ms {overhead} counts the {queue_ms} ms spent waiting for capacity"
+    );
+    gw.shutdown().await.unwrap();
+}

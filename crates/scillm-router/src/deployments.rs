@@ -157,11 +157,19 @@ impl Drop for InFlight {
     }
 }
 
-/// Whether a failure cools its deployment down: 429 and 5xx (and local overload).
+/// Whether a failure cools its deployment down: the retryable failures of SPEC §13 — 429,
+/// 5xx (and local overload), a connection that failed, a call that timed out, an answer
+/// that is not a chat completion — as LiteLLM cools a deployment down on any of them
+/// (after `allowed_fails`).
 pub fn cools_down(err: &ProviderError) -> bool {
     matches!(
         err.kind,
-        ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Overloaded
+        ErrorKind::RateLimited
+            | ErrorKind::Server
+            | ErrorKind::Overloaded
+            | ErrorKind::Connect
+            | ErrorKind::Timeout
+            | ErrorKind::InvalidResponse
     ) || err
         .status
         .is_some_and(|s| s == 429 || (500..600).contains(&s))

@@ -86,6 +86,9 @@ pub async fn call_with_failover(
     let mut tried = Set::default();
     let mut estimate: Option<u64> = None;
     let mut last: Option<ProviderError> = None;
+    // The soonest any rpm/tpm-limited target has capacity again: the `Retry-After` of a
+    // `rate_limited` end when every target was at its limit (SPEC §17).
+    let mut soonest_capacity: Option<Duration> = None;
     let mut sleep_before = Duration::ZERO;
     loop {
         let healthy = Set::from_fn(targets.len(), |i| {
@@ -151,6 +154,7 @@ pub async fn call_with_failover(
             }
             progress.slot_wait += waited.elapsed();
             if let Err(e) = admitted {
+                soonest_capacity = Some(soonest_capacity.map_or(e.wait, |s| s.min(e.wait)));
                 let err = ProviderError::new(
                     ErrorKind::RateLimited,
                     format!(
@@ -159,7 +163,8 @@ pub async fn call_with_failover(
                         e.limit,
                         e.wait.as_secs_f64()
                     ),
-                );
+                )
+                .with_retry_after(soonest_capacity);
                 let others = !healthy.minus(tried).is_empty();
                 last = Some(err);
                 if others {

@@ -211,6 +211,11 @@ pub struct RouterResult {
     /// `timing_ms` at full precision (zero for items that never ran); not serialised.
     #[serde(skip)]
     pub elapsed: Duration,
+    /// `queue_ms` at full precision: time waiting for a parallel slot, a deployment slot
+    /// and rate-limit capacity; not serialised (the gateway leaves it out of
+    /// `x-scillm-overhead-ms`).
+    #[serde(skip)]
+    pub queued: Duration,
     /// Upstream calls made for the item, over every target and retry (0 when none was
     /// made); not serialised (the gateway's `x-scillm-attempts`).
     #[serde(skip)]
@@ -228,6 +233,7 @@ impl RouterResult {
             meta,
             error: Some(err),
             elapsed: Duration::ZERO,
+            queued: Duration::ZERO,
             attempts: 0,
         }
     }

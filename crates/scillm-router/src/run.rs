@@ -143,12 +143,14 @@ async fn run(
     let config = &inner.config;
     let model_hint = item.model_hint();
     let started = Instant::now();
-    let queue_ms = ms(started.duration_since(queued_at));
+    let queued = started.duration_since(queued_at);
+    let queue_ms = ms(queued);
     let mut item = match item.into_request() {
         Ok(r) => r,
         Err(e) => {
             let mut r = RouterResult::failed(index, model_hint.as_deref(), e);
             r.meta.queue_ms = queue_ms;
+            r.queued = queued;
             return r;
         }
     };
@@ -160,6 +162,7 @@ async fn run(
         Err(e) => {
             let mut r = RouterResult::failed(index, model_hint.as_deref(), e);
             r.meta.queue_ms = queue_ms;
+            r.queued = queued;
             return r;
         }
     };
@@ -192,6 +195,7 @@ async fn run(
             };
             let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
             result.elapsed = started.elapsed();
+            result.queued = queued;
             result.meta.timing_ms = ms(result.elapsed);
             return result;
         }
@@ -226,6 +230,7 @@ async fn run(
     meta.cache_hit = cache.map(|_| false);
     let mut result = classify(meta, outcome, expectation.is_some(), &item.request.model);
     result.elapsed = elapsed.saturating_sub(progress.slot_wait);
+    result.queued = queued + progress.slot_wait;
     result.attempts = progress.attempts();
     if progress.metrics.is_some() {
         done.retries = progress.retry_count();
@@ -256,6 +261,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 meta,
                 error: Some(e),
                 elapsed: Duration::ZERO,
+                queued: Duration::ZERO,
                 attempts: 0,
             }
         }
@@ -280,6 +286,7 @@ fn classify(mut meta: RouterMeta, outcome: Outcome, json_asked: bool, model: &st
                 meta,
                 error: None,
                 elapsed: Duration::ZERO,
+                queued: Duration::ZERO,
                 attempts: 0,
             }
         }

@@ -1,8 +1,12 @@
 //! Resolution and deployments against mock upstreams: load sharing, cooldown after 429,
-//! fallbacks, per-request provider, the codex-agent fast path, retry metadata.
+//! a timeout, a non-chat answer or a dropped connection, fallbacks, per-request provider, the codex-agent fast path, retry metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use common::{item, meta, router};
 use scillm_core::retry::Jitter;
@@ -68,6 +72,84 @@ async fn a_deployment_that_answers_429_cools_down() {
         "the 429 deployment was skipped while cooling"
     );
     assert_eq!(healthy.request_count(), 6);
+}
+
+/// A loopback server that accepts connections and closes them at once, and the count of
+/// connections it accepted.
+fn dropping_server() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (base, accepted)
+}
+
+/// How many calls an upstream has had.
+type CallCount<'a> = Box<dyn Fn() -> usize + 'a>;
+
+#[tokio::test]
+async fn a_deployment_that_times_out_answers_garbage_or_drops_connections_cools_down() {
+    // SPEC §13: connect, timeout and invalid_response are retryable failures like 429 and
+    // 5xx; the failed deployment cools down, so later requests go straight to the healthy one.
+    let garbage = ChatMock::builder()
+        .respond_with(|_| MockReply::raw(200, "<html>maintenance</html>"))
+        .start()
+        .await
+        .unwrap();
+    let hung = ChatMock::builder()
+        .latency(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap();
+    let (dropping, accepted) = dropping_server();
+    let cases: [(&str, String, serde_json::Value, CallCount<'_>); 3] = [
+        (
+            "a non-chat answer",
+            garbage.base_url(),
+            json!({}),
+            Box::new(|| garbage.request_count()),
+        ),
+        (
+            "a timeout",
+            hung.base_url(),
+            json!({"timeout_s": 0.3}),
+            Box::new(|| hung.request_count()),
+        ),
+        (
+            "a dropped connection",
+            dropping,
+            json!({}),
+            Box::new(move || accepted.load(Ordering::SeqCst)),
+        ),
+    ];
+    for (case, bad_base, extra, calls) in cases {
+        let healthy = mock("fine").await;
+        let mut bad =
+            json!({"model_name": "m", "provider": "openai", "api_base": bad_base, "order": 1});
+        if let (Some(b), Some(e)) = (bad.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let mut good = dep("m", &healthy);
+        good["order"] = json!(2);
+        let r = router(json!([bad, good]), &[("router.cooldown_s", json!(600))]);
+        for i in 0..4 {
+            let res = r.completion(item("m", "q")).await;
+            assert!(res.is_ok(), "{case}, request {i}: {:?}", res.meta);
+            assert_eq!(meta(&res)["deployment"], "m#1", "{case}");
+        }
+        assert_eq!(
+            calls(),
+            1,
+            "{case}: the failed deployment is skipped while cooling"
+        );
+        assert_eq!(healthy.request_count(), 4, "{case}");
+    }
 }
 
 #[tokio::test]
