@@ -253,7 +253,7 @@ async fn a_cooldown_started_through_one_gateway_is_skipped_by_the_other() {
     let dir = tempfile::tempdir().unwrap();
     // `order` makes every process try the limited deployment first while it is healthy.
     let body = format!(
-        "[codex_agent]\nmax_retry_after_s = 600\n\n{}{}",
+        "[router]\nmax_retry_after_s = 600\n\n{}{}",
         deployment("pair", &limited, "order = 1"),
         deployment("pair", &healthy, "order = 2"),
     );

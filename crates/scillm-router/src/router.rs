@@ -78,7 +78,7 @@ impl Router {
             picker: Picker::new(router.routing_strategy, router.seed),
             num_retries: router.num_retries,
             allowed_fails: router.allowed_fails,
-            max_wait: std::time::Duration::from_secs(config.codex_agent.max_retry_after_s),
+            max_wait: std::time::Duration::from_secs(router.max_retry_after_s),
             state,
         };
         Ok(Self {

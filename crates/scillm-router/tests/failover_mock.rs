@@ -136,6 +136,38 @@ async fn all_cooling_past_the_deadline_ends_rate_limited_without_waiting() {
 }
 
 #[tokio::test]
+async fn without_a_deadline_the_router_waits_for_recovery_up_to_its_own_max_retry_after() {
+    // SPEC §13: `[router]` holds the defaults of every deployment; `codex_agent.*` is for
+    // codex-agent's own retry loop only.
+    for (keys, waits) in [
+        (vec![("router.max_retry_after_s", json!(1))], false),
+        (vec![("codex_agent.max_retry_after_s", json!(1))], true),
+    ] {
+        let (a, b) = (limited("2").await, limited("2").await);
+        let r = router(
+            json!([dep("m", &a, json!({})), dep("m", &b, json!({}))]),
+            &keys,
+        );
+        let started = Instant::now();
+        let res = r.completion(item("m", "q")).await;
+        assert_eq!(
+            res.meta.error_kind,
+            Some(ErrorKind::RateLimited),
+            "{keys:?}"
+        );
+        if waits {
+            // Both cool for 2 s, within the router's default 60 s: it waits, then the
+            // recovered deployment is asked again (and answers 429 again).
+            assert!(started.elapsed() >= Duration::from_millis(1500), "{keys:?}");
+            assert_eq!(a.request_count() + b.request_count(), 3, "{keys:?}");
+        } else {
+            assert!(started.elapsed() < Duration::from_secs(1), "{keys:?}");
+            assert_eq!(a.request_count() + b.request_count(), 2, "{keys:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn num_retries_bounds_attempts_across_targets() {
     let down = || {
         ChatMock::builder()

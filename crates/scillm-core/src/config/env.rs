@@ -85,6 +85,11 @@ pub const ENV_TABLE: &[(&str, &[&str], EnvKind)] = &[
     ("router.retry_meta", &["RETRY_META"], EnvKind::Bool),
     ("router.seed", &["DETERMINISTIC_SEED"], EnvKind::Uint),
     ("router.num_retries", &["NUM_RETRIES"], EnvKind::Uint),
+    (
+        "router.max_retry_after_s",
+        &["MAX_RETRY_AFTER_S"],
+        EnvKind::Uint,
+    ),
     ("router.debug_parallel", &["DEBUG_PARALLEL"], EnvKind::Bool),
     (
         "router.concurrency",
@@ -248,6 +253,7 @@ const ENV_TABLE_PREFIX_ONLY: &[&str] = &[
     "PARALLEL_TIMEOUT_S",
     "COOLDOWN_S",
     "NUM_RETRIES",
+    "MAX_RETRY_AFTER_S",
     // A bare `REDIS_URL` often belongs to another program on the machine.
     "REDIS_URL",
 ];

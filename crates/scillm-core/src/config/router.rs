@@ -29,6 +29,12 @@ pub struct RouterConfig {
     /// Attempts per request across all targets are at most `num_retries + 1`; also the
     /// default of a deployment's own `num_retries` (LiteLLM's `num_retries`, default 2).
     pub num_retries: u32,
+    /// The longest wait, in seconds, for a request with no deadline when every target
+    /// cools down (longer: it ends `rate_limited` at once), and the longest wait hint
+    /// (`Retry-After`) a provider that is not codex-agent honours in its own retry loop
+    /// (default 60; SPEC §6, §13: `[router]` holds the defaults of every deployment,
+    /// codex-agent's own loop reads `codex_agent.max_retry_after_s`).
+    pub max_retry_after_s: u64,
     /// How a deployment is picked among the healthy ones of a model name.
     pub routing_strategy: RoutingStrategy,
     /// Seed of the routing RNG (`simple-shuffle`) and of the retry jitter of deployments
@@ -56,6 +62,7 @@ impl Default for RouterConfig {
             cooldown_s: 30.0,
             allowed_fails: 0,
             num_retries: 2,
+            max_retry_after_s: 60,
             routing_strategy: RoutingStrategy::default(),
             seed: None,
             rpm: None,
@@ -71,10 +78,11 @@ impl Default for RouterConfig {
 impl RouterConfig {
     /// The retry policy of a deployment's provider that is not codex-agent (codex-agent
     /// reads `codex_agent.*`): `num_retries` (the deployment's, else `[router]`'s), the
-    /// standard backoff, and the router's seed.
+    /// standard backoff, `max_retry_after_s`, and the router's seed.
     pub fn retry_policy(&self, num_retries: Option<u32>) -> RetryPolicy {
         RetryPolicy {
             max_retries: num_retries.unwrap_or(self.num_retries),
+            max_retry_after: std::time::Duration::from_secs(self.max_retry_after_s),
             seed: self.seed,
             ..RetryPolicy::default()
         }
