@@ -228,6 +228,9 @@ pub async fn call_with_failover(
             }
             Err(e) => {
                 drop(held);
+                if let Some(m) = &target.metrics {
+                    m.call_failed(e.kind.as_str());
+                }
                 // A lone target is never cooled down: there is nowhere else to go, and
                 // its own retries already honoured the hint (LiteLLM does the same).
                 if let Some(d) = target.state.as_ref().filter(|_| targets.len() > 1) {

@@ -46,7 +46,8 @@ pub const MAX_ADHOC_TARGETS: usize = 256;
 /// The handles of one target (provider, model, deployment), each registered on first
 /// use: `scillm_requests_total` and `gen_ai_client_operation_duration_seconds` by
 /// `error_type`, `gen_ai_client_token_usage` (input, output), `scillm_retries_total`,
-/// `scillm_deployment_cooldowns_total`, `scillm_rate_limit_wait_seconds`.
+/// `scillm_deployment_cooldowns_total`, `scillm_deployment_failures_total`,
+/// `scillm_rate_limit_wait_seconds`.
 #[derive(Debug)]
 pub struct TargetMetrics {
     provider: String,
@@ -145,6 +146,16 @@ impl TargetMetrics {
                 || counter!(DEPLOYMENT_COOLDOWNS_TOTAL, "deployment" => self.deployment.clone()),
             )
             .increment(1);
+    }
+
+    /// A call to the deployment failed with `error_kind` (a SPEC §6 kind), whether or not
+    /// the item then failed over: `scillm_deployment_failures_total`. Failures are rare
+    /// next to answers, so the handle is looked up each time.
+    pub fn call_failed(&self, error_kind: &'static str) {
+        counter!(DEPLOYMENT_FAILURES_TOTAL,
+            "deployment" => self.deployment.clone(),
+            "error_kind" => error_kind)
+        .increment(1);
     }
 
     /// Time an item waited for the deployment's rpm/tpm capacity:

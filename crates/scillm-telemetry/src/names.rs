@@ -22,6 +22,10 @@ pub const QUEUE_SECONDS: &str = "scillm_queue_seconds";
 pub const IN_FLIGHT: &str = "scillm_in_flight";
 /// Counter: a deployment was put into cooldown. Label `deployment`.
 pub const DEPLOYMENT_COOLDOWNS_TOTAL: &str = "scillm_deployment_cooldowns_total";
+/// Counter: calls to a deployment that failed, including those an item recovered from by
+/// failing over (LiteLLM's `litellm_deployment_failure_responses`). Labels `deployment`,
+/// `error_kind` (the closed set of SPEC §6).
+pub const DEPLOYMENT_FAILURES_TOTAL: &str = "scillm_deployment_failures_total";
 /// Histogram, seconds: time an item waited for rpm/tpm capacity. Label `deployment`.
 pub const RATE_LIMIT_WAIT_SECONDS: &str = "scillm_rate_limit_wait_seconds";
 /// Counter: Codex turns by backend (`app-server` | `exec`) and outcome (`completed`,
