@@ -1,6 +1,7 @@
 //! `scillm serve` as a process, driven by real clients: the official OpenAI Python SDK
-//! (chat, stream, fallback, error classes, the Batch API), LiteLLM as a client, and a
-//! batch that survives the gateway being killed (SIGKILL) and restarted. Python comes
+//! (chat, stream, fallback, error classes, the Batch API), LiteLLM as a client, a batch
+//! that survives the gateway being killed (SIGKILL) and restarted, and a client's
+//! `traceparent` continued through the gateway's spans to the upstream call. Python comes
 //! from `SCILLM_TEST_PYTHON` (a venv with `openai` and `litellm`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scillm_testkit::chat_mock::{ChatMock, MockReply};
+use scillm_testkit::otlp::OtlpReceiver;
 
 const FULL_KEY: &str = "sk-gateway-full-test";
 const NARROW_KEY: &str = "sk-gateway-narrow-test";
@@ -93,9 +95,11 @@ fn write_config(dir: &Path, m: &Mocks) -> PathBuf {
     path
 }
 
-fn start(config: &Path, port: u16) -> Gateway {
+/// `scillm serve` with `config` on `port` (and the variables `env`), once healthy.
+fn start(config: &Path, port: u16, env: &[(&str, &str)]) -> Gateway {
     let child = Command::new(env!("CARGO_BIN_EXE_scillm"))
         .args(["serve", "--port", &port.to_string()])
+        .envs(env.iter().copied())
         .env("SCILLM_CONFIG", config)
         .env("GW_TEST_FULL_KEY", FULL_KEY)
         .env("GW_TEST_NARROW_KEY", NARROW_KEY)
@@ -159,7 +163,7 @@ async fn openai_sdk_and_litellm_against_scillm_serve() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &m);
     let port = free_port();
-    let _gw = start(&config, port);
+    let _gw = start(&config, port, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let work = dir.path().display().to_string();
     let sdk = script("gateway_sdk.py").display().to_string();
@@ -204,7 +208,7 @@ async fn a_batch_survives_a_killed_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &m);
     let port = free_port();
-    let mut gw = start(&config, port);
+    let mut gw = start(&config, port, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let restart = script("gateway_batch_restart.py").display().to_string();
     let work = dir.path().display().to_string();
@@ -220,10 +224,66 @@ async fn a_batch_survives_a_killed_gateway() {
     gw.0.wait().unwrap();
     let calls_before = m.beta.request_count();
     assert!(calls_before < 200, "the batch finished before the kill");
-    let _gw = start(&config, port);
+    let _gw = start(&config, port, &[]);
     let out = python(&py, &[&restart, "finish", &base, FULL_KEY, &batch_id]).await;
     assert!(out.contains("ALL OK"), "{out}");
     // Lines journaled before the kill (at least 20) were not sent again.
     let after = m.beta.request_count() - calls_before;
     assert!(after <= 180, "{after} upstream calls after the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_traceparent_continues_through_the_gateway_to_the_upstream_call() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT_ID: &str = "00f067aa0ba902b7";
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let m = mocks(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &m);
+    let port = free_port();
+    let endpoint = receiver.endpoint();
+    let _gw = start(
+        &config,
+        port,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .bearer_auth(FULL_KEY)
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .json(
+            &serde_json::json!({"model": "alpha", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // The client's span → the gateway's server span → router item → chat (client span).
+    let chat = receiver
+        .wait_for(Duration::from_secs(10), |s| s.name.starts_with("chat "))
+        .await
+        .unwrap_or_else(|| panic!("no chat span; got {:?}", receiver.spans()));
+    assert_eq!(chat.kind, 3, "a client span");
+    assert_eq!(chat.trace_id, TRACE_ID, "the client's trace continues");
+    let spans = receiver.spans();
+    let item = spans
+        .iter()
+        .find(|s| s.span_id == chat.parent_span_id)
+        .unwrap_or_else(|| panic!("the chat span's parent was not exported: {spans:?}"));
+    assert_eq!(item.name, "router item", "{spans:?}");
+    let server = spans
+        .iter()
+        .find(|s| s.span_id == item.parent_span_id)
+        .unwrap_or_else(|| panic!("the router item's parent was not exported: {spans:?}"));
+    assert_eq!(server.kind, 2, "a server span: {server:?}");
+    assert_eq!(server.parent_span_id, PARENT_ID, "{server:?}");
+    assert_eq!(server.trace_id, TRACE_ID);
+
+    // The upstream got the chat span's context.
+    let sent = m.alpha.requests();
+    assert_eq!(
+        sent[0].header("traceparent"),
+        Some(format!("00-{TRACE_ID}-{}-01", chat.span_id).as_str())
+    );
 }

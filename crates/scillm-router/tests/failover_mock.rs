@@ -221,9 +221,10 @@ async fn a_lone_target_uses_the_provider_retry_loop_with_the_openai_settings() {
     assert_eq!(meta(&res)["retries"]["attempts"], 2);
 }
 
-#[tokio::test]
-async fn a_timed_out_item_reports_the_retries_it_made() {
-    let m = ChatMock::builder()
+/// An upstream answering 503 twice, then taking 30 s: the third attempt is in flight when
+/// the item is cut short.
+async fn two_503s_then_a_hang() -> ChatMock {
+    ChatMock::builder()
         .script([
             MockReply::status(503),
             MockReply::status(503),
@@ -231,7 +232,12 @@ async fn a_timed_out_item_reports_the_retries_it_made() {
         ])
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_timed_out_item_reports_the_retries_it_made() {
+    let m = two_503s_then_a_hang().await;
     let r = router(
         json!([dep("m", &m, json!({}))]),
         &[
@@ -255,15 +261,7 @@ async fn a_timed_out_item_reports_the_retries_it_made() {
     );
 
     // With CODEX_AGENT_ENABLE_METRICS=1: the full record, statuses once each.
-    let m = ChatMock::builder()
-        .script([
-            MockReply::status(503),
-            MockReply::status(503),
-            MockReply::ok("too late").with_delay(Duration::from_secs(30)),
-        ])
-        .start()
-        .await
-        .unwrap();
+    let m = two_503s_then_a_hang().await;
     let r = router(
         json!([dep("m", &m, json!({}))]),
         &[
@@ -281,6 +279,40 @@ async fn a_timed_out_item_reports_the_retries_it_made() {
     assert_eq!(retries["first_failure_status"], 503);
     assert!(retries.get("final_status").is_none(), "{retries}");
     assert_eq!(retries["retry_sequence"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_item_reports_the_retries_it_made() {
+    let m = two_503s_then_a_hang().await;
+    let r = router(
+        json!([dep("m", &m, json!({}))]),
+        &[
+            ("router.retry_meta", json!(true)),
+            ("router.seed", json!(1)),
+        ],
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    // Cancel (as Ctrl-C does in `scillm batch`) once the third attempt is in flight.
+    let watch = async {
+        while m.request_count() < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cancel.cancel();
+    };
+    let run = r.parallel(
+        vec![item("m", "q")],
+        ParallelOptions::new().cancel_with(cancel.clone()),
+    );
+    let (out, ()) = tokio::join!(run, watch);
+    let res = &out[0];
+    assert_eq!(
+        res.meta.error_kind,
+        Some(ErrorKind::Cancelled),
+        "{:?}",
+        res.meta
+    );
+    let retries = &meta(res)["retries"];
+    assert_eq!(retries["attempts"], 2, "{retries}");
 }
 
 #[tokio::test]
