@@ -14,7 +14,7 @@
 //! `queue_ms`); for a stream the time before the first upstream call).
 
 use std::convert::Infallible;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue};
@@ -23,8 +23,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use futures::StreamExt;
+use scillm_core::config::secs;
 use scillm_router::RouterRequest;
-use scillm_serve::{ApiError, ApiJson};
+use scillm_serve::{ApiError, ApiJson, RequestStart};
 use serde_json::Value;
 
 use crate::keys::{estimate_tokens, ClientKey};
@@ -86,11 +87,12 @@ pub fn is_chat_path(path: &str) -> bool {
 pub async fn chat_completions(
     State(gw): State<Gateway>,
     Extension(key): Extension<SharedKey>,
+    arrived: Option<Extension<RequestStart>>,
     body: Result<ApiJson<Value>, ApiError>,
 ) -> Response {
     let started = Instant::now();
     let mut routing = Routing::default();
-    let prepared = match body.and_then(|ApiJson(body)| prepare(&gw, key.as_deref(), body)) {
+    let mut prepared = match body.and_then(|ApiJson(body)| prepare(&gw, key.as_deref(), body)) {
         Ok(p) => p,
         Err(e) => {
             routing.overhead_ms = ms(started);
@@ -99,6 +101,16 @@ pub async fn chat_completions(
     };
     if prepared.stream {
         return stream(gw, prepared.request, started).await;
+    }
+    let config = gw.config();
+    if let (Some(limit), Some(Extension(RequestStart(at)))) =
+        (config.gateway.request_timeout_s, arrived)
+    {
+        let own = prepared
+            .request
+            .timeout
+            .or(config.router.timeout_s.map(secs));
+        prepared.request.timeout = Some(fit_into_request_timeout(own, at, secs(limit)));
     }
     let result = gw.router().completion(prepared.request).await;
     routing.deployment = result.meta.deployment.clone();
@@ -113,6 +125,22 @@ pub async fn chat_completions(
         Some(e) => routing.answer(ApiError::from_upstream(e)),
         None => routing.answer(Json(result.to_value())),
     }
+}
+
+/// How much sooner than `[gateway] request_timeout_s` the Router's own deadline falls, so
+/// that it, not the server's timeout layer, ends a request that runs out of time: its 504
+/// then names the deployment that was too slow and the attempts made, and the item is
+/// recorded as a timeout.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
+
+/// The Router timeout of a request whose own timeout (its `timeout`, else `[router]
+/// timeout_s`) is `own`: inside the gateway's request timeout `limit` counted from
+/// `arrived`, an earlier one of its own kept.
+fn fit_into_request_timeout(own: Option<Duration>, arrived: Instant, limit: Duration) -> Duration {
+    let left = (arrived + limit)
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(DEADLINE_MARGIN);
+    own.map_or(left, |own| own.min(left))
 }
 
 /// A checked request, ready for the Router.

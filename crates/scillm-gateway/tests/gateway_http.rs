@@ -1,14 +1,16 @@
 //! The gateway over real loopback HTTP: routing headers and the `scillm_router` record,
 //! model fallback, streaming, keys (401/403), unknown models (404 with the names), key
-//! limits and rate-limited targets (429 + Retry-After), request ids, /metrics, and the
-//! bind policy.
+//! limits and rate-limited targets (429 + Retry-After), the request timeout (504 naming the
+//! slow deployment), request ids, /metrics, and the bind policy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use scillm_gateway::{bind_policy, spawn, Gateway};
+use scillm_testkit::chat_mock::ChatMock;
 use serde_json::{json, Value};
 use support::*;
 
@@ -376,6 +378,47 @@ async fn time_waiting_for_rate_limit_capacity_is_queue_time_not_gateway_overhead
     assert!(
         overhead < 250.0,
         "x-scillm-overhead-ms {overhead} counts the {queue_ms} ms spent waiting for capacity"
+    );
+    gw.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn past_the_request_timeout_the_504_names_the_deployment_that_was_too_slow() {
+    let up = upstreams().await;
+    let hung = ChatMock::builder()
+        .latency(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = json!({"model_name": "slow", "provider": "openai",
+                            "api_base": hung.base_url(), "api_key": "sk-upstream"});
+    let gw = spawn(config(
+        &up,
+        dir.path(),
+        &[
+            ("model_list", json!([deployment])),
+            ("router.fallbacks", json!({})),
+            ("gateway.request_timeout_s", json!(0.5)),
+        ],
+    ))
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let resp = post(&gw.base_url(), None, &chat_body("slow")).await;
+    assert_eq!(resp.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The Router's deadline fell inside the gateway's: its answer says who was slow.
+    assert_eq!(header(&resp, "x-scillm-deployment"), "slow#0");
+    assert_eq!(header(&resp, "x-scillm-attempts"), "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "timeout_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within"),
+        "{body}"
     );
     gw.shutdown().await.unwrap();
 }

@@ -3,7 +3,7 @@
 //! answer, request counts for `/metrics`, the body limit, a request timeout, and OpenAI
 //! bodies for the answers layers and axum produce on their own (405, 408, 413, 504).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -31,6 +31,12 @@ pub fn request_id(headers: &axum::http::HeaderMap) -> &str {
         .unwrap_or_default()
 }
 
+/// When the server started on a request (before its body was read): a request extension
+/// set by [`ServerLayers`], so a handler can fit its own deadline inside the layers'
+/// request timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStart(pub Instant);
+
 /// The layers of a server.
 #[derive(Debug, Clone)]
 pub struct ServerLayers {
@@ -54,8 +60,8 @@ impl ServerLayers {
         }
     }
 
-    /// Wrap `router` (outermost first): request id set, request id copied to the
-    /// response, trace span (parent: the inbound `traceparent`) with one log line per
+    /// Wrap `router` (outermost first): [`RequestStart`], request id set, request id copied
+    /// to the response, trace span (parent: the inbound `traceparent`) with one log line per
     /// answer, request counting, body limit, OpenAI bodies for bodiless errors, timeout.
     pub fn apply<S: Clone + Send + Sync + 'static>(
         &self,
@@ -85,7 +91,14 @@ impl ServerLayers {
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(axum::middleware::map_request(mark_start))
     }
+}
+
+/// Note when the request arrived ([`RequestStart`]).
+async fn mark_start(mut req: Request) -> Request {
+    req.extensions_mut().insert(RequestStart(Instant::now()));
+    req
 }
 
 /// The span of one inbound request: method, path and request id; its parent is the trace

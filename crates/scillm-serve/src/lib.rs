@@ -55,7 +55,7 @@ pub use bind::{BindError, BindPolicy};
 pub use error::{ceil_secs, ApiError};
 pub use ids::completion_id;
 pub use json::{check_content_type, read_body, ApiJson, BodyLimit, DEFAULT_MAX_BODY_BYTES};
-pub use layers::{request_id, ServerLayers, REQUEST_ID};
+pub use layers::{request_id, RequestStart, ServerLayers, REQUEST_ID};
 pub use metrics::{metrics_route, recorder, PROMETHEUS_CONTENT_TYPE};
 pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use serve::{serve, ServeOptions};

@@ -157,7 +157,7 @@ impl HttpChatClient {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
-                with_budget(budget, async {
+                with_budget(self.label, budget, async {
                     let resp = self.send(call).await?;
                     let status = resp.status().as_u16();
                     if !(200..300).contains(&status) {
@@ -194,7 +194,7 @@ impl HttpChatClient {
             let call = &call;
             async move {
                 let budget = self.attempt_budget(deadline)?;
-                with_budget(budget, async {
+                with_budget(self.label, budget, async {
                     let resp = self.send(call).await?;
                     let status = resp.status().as_u16();
                     if !(200..300).contains(&status) {
@@ -308,8 +308,13 @@ pub fn record_failed_before_sending(ctx: &CallContext) {
     });
 }
 
-/// Run `fut` within `budget`; running out is a [`ErrorKind::Timeout`] error.
-async fn with_budget<T, F>(budget: Option<Duration>, fut: F) -> Result<T, ProviderError>
+/// Run `fut` within `budget`; running out is a [`ErrorKind::Timeout`] error naming the
+/// setting behind the budget of provider `label`.
+async fn with_budget<T, F>(
+    label: &str,
+    budget: Option<Duration>,
+    fut: F,
+) -> Result<T, ProviderError>
 where
     F: std::future::Future<Output = Result<T, ProviderError>>,
 {
@@ -319,11 +324,22 @@ where
             Err(ProviderError::new(
                 ErrorKind::Timeout,
                 format!(
-                    "upstream did not answer within {:.1} s (CODEX_AGENT_TIMEOUT_S / the call's deadline)",
-                    b.as_secs_f64()
+                    "upstream did not answer within {:.1} s ({} / the request's deadline)",
+                    b.as_secs_f64(),
+                    timeout_setting(label)
                 ),
             ))
         }),
+    }
+}
+
+/// The setting that bounds one attempt of provider `label`: codex-agent reads
+/// `CODEX_AGENT_TIMEOUT_S`, every other provider its deployment's `timeout_s` (SPEC §13).
+fn timeout_setting(label: &str) -> &'static str {
+    if label == "codex-agent" {
+        "CODEX_AGENT_TIMEOUT_S"
+    } else {
+        "the deployment's timeout_s"
     }
 }
 

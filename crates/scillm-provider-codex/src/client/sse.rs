@@ -171,7 +171,7 @@ impl SseState {
                     ProviderError::new(
                         ErrorKind::Timeout,
                         format!(
-                            "the upstream stream stalled for {:.1} s (CODEX_AGENT_TIMEOUT_S / the call's deadline)",
+                            "the upstream stream stalled for {:.1} s (the per-attempt timeout / the request's deadline)",
                             b.as_secs_f64()
                         ),
                     )
