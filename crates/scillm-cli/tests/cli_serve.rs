@@ -233,7 +233,6 @@ fn a_second_gateway_on_the_same_data_dir_is_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("scillm.toml");
     let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
     std::fs::write(
         &cfg,
         format!(

@@ -17,11 +17,13 @@ use scillm_testkit::chat_mock::{ChatMock, MockReply};
 use scillm_testkit::redis_server::{free_port, redis_binary, RedisServer};
 use serde_json::json;
 
-/// A running `scillm serve` and everything it wrote to stderr.
+/// A running `scillm serve`, everything it wrote to stderr, and its own data_dir (one
+/// gateway per directory).
 struct Serve {
     child: Child,
     port: u16,
     log: Arc<Mutex<String>>,
+    _data_dir: tempfile::TempDir,
 }
 
 impl Drop for Serve {
@@ -66,8 +68,11 @@ fn deployment(name: &str, mock: &ChatMock, extra: &str) -> String {
 /// poll `/healthz` until it answers.
 async fn serve(config: &Path, redis_url: Option<&str>, http: &reqwest::Client) -> Serve {
     let port = free_port().unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scillm"));
     cmd.args(["serve", "--port", &port.to_string()])
+        .arg("--data-dir")
+        .arg(data_dir.path())
         .env("SCILLM_CONFIG", config)
         .env("SCILLM_LOG", "warn")
         .env_remove("SCILLM_REDIS_URL")
@@ -88,7 +93,12 @@ async fn serve(config: &Path, redis_url: Option<&str>, http: &reqwest::Client) -
             l.push('\n');
         }
     });
-    let server = Serve { child, port, log };
+    let server = Serve {
+        child,
+        port,
+        log,
+        _data_dir: data_dir,
+    };
     let started = Instant::now();
     loop {
         let up = http

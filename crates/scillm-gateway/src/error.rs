@@ -47,13 +47,15 @@ pub enum GatewayError {
 
 impl GatewayError {
     /// Whether the configuration is at fault (a key, the router's settings, the gateway's
-    /// own settings, a data_dir another gateway uses, or an insecure bind refused by policy): the CLI's exit status 2, as
+    /// own settings, a data_dir that cannot be used or that another gateway uses, or an
+    /// insecure bind refused by policy): the CLI's exit status 2, as
     /// for any configuration error.
     pub fn is_config(&self) -> bool {
         matches!(
             self,
             Self::Key { .. }
                 | Self::DataDirInUse { .. }
+                | Self::DataDir { .. }
                 | Self::Router(_)
                 | Self::Config(_)
                 | Self::Bind(scillm_serve::BindError::Insecure { .. })

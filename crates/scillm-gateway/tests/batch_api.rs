@@ -25,17 +25,11 @@ fn jsonl(n: usize, model_of: impl Fn(usize) -> &'static str) -> String {
 }
 
 async fn upload(base: &str, content: &str) -> Value {
-    let resp = upload_raw(base, content).await;
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
-async fn upload_raw(base: &str, content: &str) -> reqwest::Response {
     let boundary = "scillmboundary42";
     let body = format!(
         "--{boundary}\r\ncontent-disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\ncontent-type: application/jsonl\r\n\r\n{content}\r\n--{boundary}--\r\n"
     );
-    reqwest::Client::new()
+    let resp = reqwest::Client::new()
         .post(format!("{base}/v1/files"))
         .header(
             "content-type",
@@ -44,7 +38,9 @@ async fn upload_raw(base: &str, content: &str) -> reqwest::Response {
         .body(body)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
 }
 
 async fn create(base: &str, file_id: &str) -> reqwest::Response {
@@ -311,20 +307,12 @@ async fn a_second_gateway_on_a_data_dir_in_use_is_refused_until_the_first_stops(
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = config(&up, &data, &[]);
-    // Neither has used the Batch API yet: the directory does not exist, both start.
+    // The first gateway creates and locks the directory as it starts.
     let first = spawn(config.clone()).await.unwrap();
-    let second = spawn(config.clone()).await.unwrap();
+    assert!(data.join(".lock").is_file());
     let file = upload(&first.base_url(), &jsonl(2, |_| "alpha")).await;
-    // The first use locked the directory for the first gateway: the second says why.
-    let refused = upload_raw(&second.base_url(), &jsonl(2, |_| "alpha")).await;
-    assert_eq!(refused.status(), 503);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "data_dir_in_use", "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("--data-dir"), "{message}");
-    second.shutdown().await.unwrap();
 
-    // Started while the first holds it: a configuration error (exit 2 in the CLI).
+    // A second one on the same directory: a configuration error (exit 2 in the CLI).
     let err = spawn(config.clone()).await.unwrap_err();
     assert!(
         matches!(err, scillm_gateway::GatewayError::DataDirInUse { .. }),
@@ -345,4 +333,23 @@ async fn a_second_gateway_on_a_data_dir_in_use_is_refused_until_the_first_stops(
         .unwrap();
     assert_eq!(listed["data"][0]["id"], file["id"], "{listed}");
     next.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_data_dir_that_cannot_be_created_is_a_configuration_error_naming_it() {
+    let up = upstreams().await;
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let data = blocker.join("data");
+    let err = spawn(config(&up, &data, &[])).await.unwrap_err();
+    assert!(
+        matches!(err, scillm_gateway::GatewayError::DataDir { .. }),
+        "{err}"
+    );
+    assert!(err.is_config());
+    assert!(
+        err.to_string().contains(&data.display().to_string()),
+        "{err}"
+    );
 }

@@ -79,12 +79,11 @@ impl std::fmt::Debug for BatchService {
 
 impl BatchService {
     /// The service over `[gateway] data_dir`, checking lines against `catalog` and the
-    /// client keys `keys` (by name). When the directory exists it is locked for this
-    /// gateway and batches a previous process left active resume now; otherwise it is
-    /// created and locked on the first use of the Batch API.
+    /// client keys `keys` (by name). The directory is created (when missing) and locked
+    /// for this gateway now, and batches a previous process left active resume.
     ///
     /// Errors: [`GatewayError::DataDirInUse`] when another running gateway holds the
-    /// directory; [`GatewayError::DataDir`] when it cannot be read.
+    /// directory; [`GatewayError::DataDir`] when it cannot be created, locked or read.
     pub async fn open(
         config: &Config,
         router: Router,
@@ -115,13 +114,11 @@ impl BatchService {
                 running: Mutex::new(HashMap::new()),
             }),
         };
-        if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
-            let store = service.store().await.map_err(|e| data_dir_error(&dir, e))?;
-            let stored = store.batches().await.map_err(|e| data_dir_error(&dir, e))?;
-            for batch in stored.into_iter().filter(BatchObject::is_active) {
-                tracing::info!(batch = %batch.id, status = %batch.status, "resuming batch");
-                service.start(store.clone(), batch);
-            }
+        let store = service.store().await.map_err(|e| data_dir_error(&dir, e))?;
+        let stored = store.batches().await.map_err(|e| data_dir_error(&dir, e))?;
+        for batch in stored.into_iter().filter(BatchObject::is_active) {
+            tracing::info!(batch = %batch.id, status = %batch.status, "resuming batch");
+            service.start(store.clone(), batch);
         }
         Ok(service)
     }
@@ -334,17 +331,6 @@ fn visible(owner: Option<&str>, caller: Option<&ClientKey>) -> bool {
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
-    if e.kind() == std::io::ErrorKind::ResourceBusy {
-        return ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "data_dir_in_use",
-            format!(
-                "the Batch API is unavailable on this gateway: {e}; give each `scillm serve` \
-                 its own [gateway] data_dir (--data-dir)"
-            ),
-        );
-    }
     tracing::error!(error = %e, "batch state I/O failed");
     ApiError::internal(
         "storage_error",
