@@ -48,9 +48,22 @@ impl ClientKey {
         all.iter().filter(|m| self.allows(m)).collect()
     }
 
-    /// Take one request of `tokens` estimated tokens from the key's limits, or the 429 to
-    /// answer.
+    /// Take one request of `tokens` estimated tokens from the key's limits, or the error
+    /// to answer: 429 with `Retry-After` while the key is over its rpm/tpm, 400 when the
+    /// estimate exceeds the key's whole tpm (no wait would ever admit it, so a client's
+    /// retries on 429 would only delay the error). Nothing is taken when refused with 400.
     pub fn admit(&self, tokens: u32) -> Result<(), ApiError> {
+        if let Some((_, limit)) = &self.tpm {
+            if u64::from(tokens) > u64::from(*limit) {
+                return Err(ApiError::bad_request(
+                    "tokens_exceed_key_tpm",
+                    format!(
+                        "this request's estimated {tokens} tokens exceed key `{}`'s whole tpm of {limit}: lower max_tokens or raise the key's tpm",
+                        self.name
+                    ),
+                ));
+            }
+        }
         let clock = DefaultClock::default();
         if let Some(rpm) = &self.rpm {
             if let Err(not_until) = rpm.check() {
@@ -67,13 +80,12 @@ impl ClientKey {
                     return Err(limited(&self.name, "tokens per minute (tpm)", wait));
                 }
                 Err(_) => {
-                    return Err(ApiError::rate_limited(
-                        "key_rate_limited",
+                    return Err(ApiError::bad_request(
+                        "tokens_exceed_key_tpm",
                         format!(
-                            "this request's estimated {tokens} tokens exceed key `{}`'s whole tpm of {limit}: lower max_tokens or raise the key's tpm",
+                            "this request's estimated {tokens} tokens exceed key `{}`'s whole tpm of {limit}",
                             self.name
                         ),
-                        Duration::from_secs(60),
                     ))
                 }
             }

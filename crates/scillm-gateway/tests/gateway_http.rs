@@ -221,10 +221,15 @@ async fn keys_models_and_limits() {
             json!([
                 {"name": "full", "key": "os.environ/GW_FULL_KEY", "models": ["*"]},
                 {"name": "narrow", "key_sha256": narrow_sha, "models": ["alpha"], "rpm": 1},
+                {"name": "tiny", "key": "os.environ/GW_TINY_KEY", "models": ["*"], "tpm": 100},
             ]),
         )],
     );
-    let env = |n: &str| (n == "GW_FULL_KEY").then(|| "sk-full".to_string());
+    let env = |n: &str| match n {
+        "GW_FULL_KEY" => Some("sk-full".to_string()),
+        "GW_TINY_KEY" => Some("sk-tiny".to_string()),
+        _ => None,
+    };
     let gw = Gateway::with_env(Arc::clone(&config), &env).await.unwrap();
     let running = scillm_gateway::spawn_gateway(gw).await.unwrap();
     let base = running.base_url();
@@ -278,6 +283,24 @@ async fn keys_models_and_limits() {
     assert_eq!(resp.status(), 429);
     let wait: u64 = header(&resp, "retry-after").parse().unwrap();
     assert!((50..=60).contains(&wait), "{wait}");
+    // tpm 100: a request estimated above the whole allowance can never be admitted, so it
+    // is a 400 (not a 429 to retry), and takes nothing from the key.
+    let mut big = chat_body("alpha");
+    big["max_tokens"] = json!(500);
+    let resp = post(&base, Some("sk-tiny"), &big).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "tokens_exceed_key_tpm", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens"),
+        "{body}"
+    );
+    let mut fits = chat_body("alpha");
+    fits["max_tokens"] = json!(90);
+    assert_eq!(post(&base, Some("sk-tiny"), &fits).await.status(), 200);
     // Health needs no key.
     assert_eq!(
         reqwest::get(format!("{base}/healthz"))
