@@ -4,8 +4,9 @@
 //! ([`CacheKey`]: model, messages, sampling fields, response_format, tools). Streams and
 //! `temperature > 0` are left alone unless `cache_stream` / `cache_nondeterministic`
 //! allow them; LiteLLM's per-request `"cache": {"no-cache": true}` skips the lookup
-//! ([`CacheDirectives`]). A backend that fails (Redis down, disk unreadable) makes a miss,
-//! a warning and `scillm_cache_errors_total`, never a failed request.
+//! ([`CacheDirectives`]). A backend that fails (Redis down, disk unreadable) makes a miss
+//! and `scillm_cache_errors_total`, never a failed request; the log says so once per
+//! outage (a warning when the backend starts failing, a line when it answers again).
 //!
 //! ```no_run
 //! use scillm_cache::{CacheDirectives, CachePlan, ResponseCache};
@@ -27,6 +28,7 @@ mod policy;
 mod store;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use scillm_core::config::{CacheConfig, CacheMode, StateConfig};
@@ -62,6 +64,8 @@ pub enum CacheError {
 pub struct ResponseCache {
     rules: CacheRules,
     store: Store,
+    /// The backend's last call failed (an outage is logged when it starts and ends).
+    failing: AtomicBool,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -113,6 +117,8 @@ impl ResponseCache {
         Self {
             rules,
             store: Store::local(ttl, max_entries),
+
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -127,6 +133,8 @@ impl ResponseCache {
         Self {
             rules,
             store: Store::Redis { link, ttl },
+
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -138,6 +146,8 @@ impl ResponseCache {
                 dir: dir.to_path_buf(),
                 ttl,
             },
+
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -160,18 +170,23 @@ impl ResponseCache {
     pub async fn get(&self, key: &CacheKey) -> Option<ChatResponse> {
         let backend = self.store.name();
         let found = match self.store.get(key.as_str()).await {
-            Ok(found) => found,
+            Ok(found) => {
+                self.answered();
+                found
+            }
             Err(error) => {
-                self.failed("get", &error);
+                self.backend_failed("get", &error);
                 None
             }
         };
         let answer = found.and_then(|bytes| match serde_json::from_slice(&bytes) {
             Ok(answer) => Some(answer),
             Err(e) => {
-                self.failed(
-                    "get",
-                    &format!("a stored entry is not a chat completion: {e}"),
+                record::cache_error(backend, "get");
+                tracing::warn!(
+                    backend,
+                    error = %e,
+                    "response cache: a stored entry is not a chat completion; treated as a miss"
                 );
                 None
             }
@@ -184,22 +199,46 @@ impl ResponseCache {
     pub async fn put(&self, key: &CacheKey, answer: &ChatResponse) {
         let bytes = match serde_json::to_vec(answer) {
             Ok(bytes) => bytes,
-            Err(e) => return self.failed("put", &e.to_string()),
+            Err(e) => {
+                record::cache_error(self.store.name(), "put");
+                return tracing::warn!(error = %e, "response cache: an answer could not be stored");
+            }
         };
         match self.store.put(key.as_str(), bytes).await {
-            Ok(()) => record::cache_write(self.store.name()),
-            Err(error) => self.failed("put", &error),
+            Ok(()) => {
+                self.answered();
+                record::cache_write(self.store.name());
+            }
+            Err(error) => self.backend_failed("put", &error),
         }
     }
 
-    fn failed(&self, operation: &'static str, error: &str) {
+    /// A backend call failed: counted every time, logged as a warning when an outage
+    /// starts (the calls after it, until the backend answers, at debug level only).
+    fn backend_failed(&self, operation: &'static str, error: &str) {
         let backend = self.store.name();
         record::cache_error(backend, operation);
-        tracing::warn!(
-            backend,
-            operation,
-            error,
-            "response cache: treated as a miss"
-        );
+        if self.failing.swap(true, Ordering::Relaxed) {
+            tracing::debug!(backend, operation, error, "response cache: still failing");
+        } else {
+            tracing::warn!(
+                backend,
+                operation,
+                error,
+                "response cache: the backend fails; lookups are misses and answers go \
+                 unstored until it answers again (each failure counts in \
+                 scillm_cache_errors_total)"
+            );
+        }
+    }
+
+    /// A backend call succeeded: the end of an outage is logged once.
+    fn answered(&self) {
+        if self.failing.load(Ordering::Relaxed) && self.failing.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                backend = self.store.name(),
+                "response cache: the backend answers again"
+            );
+        }
     }
 }

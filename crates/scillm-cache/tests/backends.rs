@@ -1,5 +1,5 @@
 //! The three backends for real: moka in memory, a throw-away `redis-server`, a `cacache`
-//! directory.
+//! directory; a failing backend logged once per outage.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -135,4 +135,49 @@ fn redis_mode_without_a_url_says_what_to_set() {
     assert!(ResponseCache::from_config(&off, &StateConfig::default())
         .unwrap()
         .is_none());
+}
+
+/// Log lines written into a shared buffer.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_backend_is_logged_once_per_outage_not_once_per_request() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    // The cache directory's path is taken by a file: every read and write fails.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache");
+    std::fs::write(&path, "in the way").unwrap();
+    let cache = ResponseCache::disk(CacheRules::default(), Duration::from_secs(60), &path);
+    let key = key_of(&cache, &request("hello"));
+    for _ in 0..20 {
+        assert!(cache.get(&key).await.is_none(), "a failure is a miss");
+        cache.put(&key, &answer("hi")).await;
+    }
+    // Out of the way: the next write works, and the outage's end is logged.
+    std::fs::remove_file(&path).unwrap();
+    cache.put(&key, &answer("hi")).await;
+    assert_eq!(cache.get(&key).await, Some(answer("hi")));
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    assert_eq!(warnings, 1, "one warning for the outage:\n{log}");
+    assert!(log.contains("the backend fails"), "{log}");
+    assert_eq!(log.matches("the backend answers again").count(), 1, "{log}");
 }
