@@ -291,3 +291,32 @@ async fn retry_meta_is_absent_unless_asked_for() {
         .unwrap();
     assert!(cfg.router.retry_meta, "SCILLM_RETRY_META=1 turns it on");
 }
+
+#[tokio::test]
+async fn an_item_the_gateway_would_refuse_is_an_invalid_request_and_never_sent() {
+    let m = mock("never").await;
+    let r = router(json!([dep("m", &m)]), &[]);
+    let mut no_messages = item("m", "q");
+    no_messages["messages"] = json!([]);
+    let mut bad_format = item("m", "q");
+    bad_format["response_format"] = json!({"type": "yaml"});
+    let out = r
+        .parallel(
+            vec![no_messages, bad_format, item("m", "fine")],
+            scillm_router::ParallelOptions::new(),
+        )
+        .await;
+    assert_eq!(out.len(), 3);
+    for (res, param) in out.iter().zip(["messages", "response_format"]) {
+        assert_eq!(
+            res.meta.error_kind,
+            Some(ErrorKind::InvalidRequest),
+            "{:?}",
+            res.meta
+        );
+        let exception = res.meta.exception.as_deref().unwrap();
+        assert!(exception.contains(param), "{exception}");
+    }
+    assert!(out[2].is_ok(), "{:?}", out[2].meta);
+    assert_eq!(m.request_count(), 1, "only the valid item went upstream");
+}
