@@ -94,9 +94,17 @@ def test_parallel_as_completed_raises_without_return_exceptions(mock: Mock) -> N
 
 
 def test_invalid_items_get_error_results_in_their_slots(mock: Mock) -> None:
-    requests = [user("ok"), "not a request", {"model": "mock"}, {"model": "nowhere", "messages": []}]
+    requests = [
+        user("ok"),
+        "not a request",
+        {"model": "mock"},
+        {"model": "mock", "messages": []},  # refused as the gateway refuses it (400), never sent
+        {"model": "nowhere", "messages": [{"role": "user", "content": "x"}]},
+    ]
     results = asyncio.run(router_for(mock).parallel_acompletions(requests))
-    assert [r["scillm_router"]["error_kind"] for r in results] == [None, "invalid_request", "invalid_request", "not_found"]
+    kinds = [r["scillm_router"]["error_kind"] for r in results]
+    assert kinds == [None, "invalid_request", "invalid_request", "invalid_request", "not_found"]
+    assert "messages" in results[3]["scillm_router"]["exception"]
 
 
 def test_acompletion_and_completion(mock: Mock) -> None:

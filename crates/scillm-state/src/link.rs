@@ -17,7 +17,7 @@ pub enum StateError {
     /// The URL did not parse (the URL itself is not repeated: it may hold a password).
     #[error(
         "[state] redis_url / SCILLM_REDIS_URL is not a usable Redis URL ({0}); \
-         expected redis://[user:password@]host:port[/db] or rediss://…"
+         expected redis://[user:password@]host:port[/db], or rediss://… for TLS"
     )]
     InvalidUrl(String),
     /// Built outside a tokio runtime (the connection manager runs on one).

@@ -1,5 +1,5 @@
 //! `RedisState` against a real `redis-server` (one per test, no persistence): two state
-//! instances stand for two processes sharing one Redis.
+//! instances stand for two processes sharing one Redis, over plain TCP or TLS.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,20 +31,26 @@ async fn burst(states: &[&dyn SharedState], n: usize, limit: RateLimit) -> usize
     granted
 }
 
-#[tokio::test]
-async fn two_processes_share_one_allowance_where_local_state_doubles_it() {
-    let Some(redis) = server().await else { return };
-    let a = RedisState::new(&redis.url()).unwrap();
-    let b = RedisState::new(&redis.url()).unwrap();
+/// Two states on the Redis at `url` ask 20 times each at 600 rpm: together they get one
+/// burst of 10 (plus what was replenished meanwhile), not one each. Returns the count.
+async fn shared_burst(url: &str) -> usize {
+    let a = RedisState::new(url).unwrap();
+    let b = RedisState::new(url).unwrap();
     let start = Instant::now();
     let shared = burst(&[&a, &b], 20, RPM_600).await;
-    // 600 rpm = 10 per second: a burst of 10, plus what was replenished meanwhile.
     let replenished = (start.elapsed().as_secs_f64() * 10.0).ceil() as usize;
     assert!(
         (10..=10 + replenished).contains(&shared),
         "shared: {shared} admitted (replenished {replenished})"
     );
     assert!(a.is_shared() && b.is_shared());
+    shared
+}
+
+#[tokio::test]
+async fn two_processes_share_one_allowance_where_local_state_doubles_it() {
+    let Some(redis) = server().await else { return };
+    let shared = shared_burst(&redis.url()).await;
 
     let (la, lb) = (LocalState::new(), LocalState::new());
     let local = burst(&[&la, &lb], 20, RPM_600).await;
@@ -55,6 +61,23 @@ async fn two_processes_share_one_allowance_where_local_state_doubles_it() {
     assert!(
         local >= shared + 8,
         "sharing must cut the burst: {shared} shared vs {local} per process"
+    );
+}
+
+#[tokio::test]
+async fn two_processes_share_one_allowance_over_tls() {
+    // `rediss://`, as managed Redis services require: a TLS-only server.
+    let Some(bin) = redis_binary().unwrap() else {
+        return;
+    };
+    let redis = RedisServer::start_tls(&bin).await.unwrap();
+    assert!(redis.url().starts_with("rediss://"));
+    // Unreachable Redis would fall back to per-process limits (about 20 admitted).
+    shared_burst(&redis.url()).await;
+    let keys = redis.keys_with_ttl().await.unwrap();
+    assert!(
+        keys.iter().any(|(k, _)| k.starts_with(KEY_PREFIX)),
+        "the allowance lives in the TLS Redis: {keys:?}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! A throw-away `redis-server` per test: its own free loopback port, no persistence
-//! (`--save "" --appendonly no`), stopped when dropped.
+//! (`--save "" --appendonly no`), stopped when dropped; plain, or TLS only with a fresh
+//! self-signed certificate ([`RedisServer::start_tls`]).
 //!
 //! The binary comes from env `SCILLM_TEST_REDIS` (set by `cargo xtask test`, which installs
 //! Debian's `redis-server`). Without it, [`redis_binary`] says the test is skipped — or fails
@@ -49,6 +50,8 @@ pub struct RedisServer {
     binary: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// The certificate and key of a TLS-only server.
+    tls: Option<tempfile::TempDir>,
 }
 
 impl RedisServer {
@@ -59,14 +62,38 @@ impl RedisServer {
             binary: binary.to_path_buf(),
             port,
             child: None,
+            tls: None,
         };
         server.restart().await?;
         Ok(server)
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// Start `binary` speaking TLS only (no plain port), with a self-signed certificate for
+    /// 127.0.0.1 made now, and wait until it answers `PING` over TLS.
+    pub async fn start_tls(binary: &Path) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .map_err(|e| format!("making a certificate: {e}"))?;
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("key.pem"), made.key_pair.serialize_pem())
+            .map_err(|e| e.to_string())?;
+        let mut server = Self {
+            binary: binary.to_path_buf(),
+            port: free_port()?,
+            child: None,
+            tls: Some(dir),
+        };
+        server.restart().await?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:PORT`, or for a TLS server `rediss://127.0.0.1:PORT/#insecure`
+    /// (its certificate is self-signed, so the client is told not to verify it).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://127.0.0.1:{}/#insecure", self.port),
+        }
     }
 
     /// The port.
@@ -108,8 +135,20 @@ impl RedisServer {
     /// Start the server again on the same port (empty: nothing was persisted).
     pub async fn restart(&mut self) -> Result<(), String> {
         self.kill().await;
-        let child = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new(&self.binary);
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(dir) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(dir.path().join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(dir.path().join("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(dir.path().join("cert.pem"))
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = command
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--protected-mode", "yes"])
@@ -131,7 +170,11 @@ impl RedisServer {
                     return Err(format!("redis-server exited at start: {status}"));
                 }
             }
-            if ping(self.port).await {
+            let answered = match self.tls {
+                None => ping(self.port).await,
+                Some(_) => ping_with_client(&self.url()).await,
+            };
+            if answered {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -141,6 +184,23 @@ impl RedisServer {
             self.port
         ))
     }
+}
+
+/// Whether the Redis at `url` answers `PING` through the `redis` client (TLS included).
+async fn ping_with_client(url: &str) -> bool {
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
+    let Ok(Ok(mut conn)) = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    else {
+        return false;
+    };
+    let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+    pong.is_ok_and(|p| p == "PONG")
 }
 
 /// Whether a Redis on `port` answers `PING`.
