@@ -64,8 +64,9 @@ pub enum CacheError {
 pub struct ResponseCache {
     rules: CacheRules,
     store: Store,
-    /// The backend's last call failed (an outage is logged when it starts and ends).
-    failing: AtomicBool,
+    /// The backend's last `get` / `put` failed (an outage of either is logged when it
+    /// starts and ends; reads and writes can fail apart, e.g. a full disk).
+    failing: [AtomicBool; 2],
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -118,7 +119,7 @@ impl ResponseCache {
             rules,
             store: Store::local(ttl, max_entries),
 
-            failing: AtomicBool::new(false),
+            failing: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
 
@@ -134,7 +135,7 @@ impl ResponseCache {
             rules,
             store: Store::Redis { link, ttl },
 
-            failing: AtomicBool::new(false),
+            failing: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
 
@@ -147,7 +148,7 @@ impl ResponseCache {
                 ttl,
             },
 
-            failing: AtomicBool::new(false),
+            failing: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
 
@@ -171,7 +172,7 @@ impl ResponseCache {
         let backend = self.store.name();
         let found = match self.store.get(key.as_str()).await {
             Ok(found) => {
-                self.answered();
+                self.answered("get");
                 found
             }
             Err(error) => {
@@ -206,7 +207,7 @@ impl ResponseCache {
         };
         match self.store.put(key.as_str(), bytes).await {
             Ok(()) => {
-                self.answered();
+                self.answered("put");
                 record::cache_write(self.store.name());
             }
             Err(error) => self.backend_failed("put", &error),
@@ -218,7 +219,7 @@ impl ResponseCache {
     fn backend_failed(&self, operation: &'static str, error: &str) {
         let backend = self.store.name();
         record::cache_error(backend, operation);
-        if self.failing.swap(true, Ordering::Relaxed) {
+        if self.failing[slot(operation)].swap(true, Ordering::Relaxed) {
             tracing::debug!(backend, operation, error, "response cache: still failing");
         } else {
             tracing::warn!(
@@ -232,13 +233,20 @@ impl ResponseCache {
         }
     }
 
-    /// A backend call succeeded: the end of an outage is logged once.
-    fn answered(&self) {
-        if self.failing.load(Ordering::Relaxed) && self.failing.swap(false, Ordering::Relaxed) {
+    /// A backend `operation` succeeded: the end of its outage is logged once.
+    fn answered(&self, operation: &'static str) {
+        let failing = &self.failing[slot(operation)];
+        if failing.load(Ordering::Relaxed) && failing.swap(false, Ordering::Relaxed) {
             tracing::info!(
                 backend = self.store.name(),
+                operation,
                 "response cache: the backend answers again"
             );
         }
     }
+}
+
+/// The outage flag of a backend operation: `get` or `put`.
+fn slot(operation: &str) -> usize {
+    usize::from(operation == "put")
 }

@@ -199,7 +199,7 @@ async fn serve_gateway(base: ConfigLoader, a: ServeArgs) -> anyhow::Result<ExitC
         n => format!("{n} keys"),
     };
     let state = match config.state.redis_display() {
-        Some(redis) => format!("limits and cooldowns shared through {redis}"),
+        Some(redis) => format!("limits and cooldowns shared through the Redis at {redis}"),
         None => "limits and cooldowns in this process".to_string(),
     };
     let cache = config.cache.mode.as_str();

@@ -164,9 +164,15 @@ fn a_gateway_key_naming_an_unset_variable_is_a_configuration_error_before_listen
 /// `scillm serve` with the config file `cfg` on a free port, and the first stderr line that
 /// says it listens (within 20 s).
 fn serve_until_listening(cfg: &std::path::Path) -> (Server, u16, String) {
+    serve_in_until_listening(cfg, cfg.parent().unwrap())
+}
+
+/// [`serve_until_listening`] with `cwd` as the working directory.
+fn serve_in_until_listening(cfg: &std::path::Path, cwd: &std::path::Path) -> (Server, u16, String) {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_scillm"))
         .args(["serve", "--port", &port.to_string()])
+        .current_dir(cwd)
         .env("SCILLM_CONFIG", cfg)
         .env_remove("SCILLM_REDIS_URL")
         .env_remove("LITELLM_REDIS_URL")
@@ -217,7 +223,7 @@ fn the_start_up_line_says_where_state_lives_without_the_redis_password() {
     assert!(line.contains(&format!("http://127.0.0.1:{port}")), "{line}");
     assert!(line.contains("1 models: m"), "{line}");
     assert!(
-        line.contains("shared through redis://127.0.0.1:1/3"),
+        line.contains("shared through the Redis at redis://127.0.0.1:1/3"),
         "{line}"
     );
     assert!(
@@ -256,4 +262,22 @@ fn a_second_gateway_on_the_same_data_dir_is_a_configuration_error() {
     assert!(stderr.contains(&data.display().to_string()), "{stderr}");
     assert!(stderr.contains("--data-dir"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+#[test]
+fn an_unusable_default_data_dir_leaves_chat_up_and_the_batch_api_saying_why() {
+    // No data_dir configured, and the default one (in the working directory) cannot be
+    // made: e.g. a read-only root filesystem where only chat is wanted.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scillm-gateway-data"), "in the way").unwrap();
+    let cfg = dir.path().join("scillm.toml");
+    std::fs::write(
+        &cfg,
+        "[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let (_server, port, _) = serve_in_until_listening(&cfg, dir.path());
+    let files = http(port, "GET", "/v1/files", "").unwrap();
+    assert!(files.starts_with("HTTP/1.1 500"), "{files}");
+    assert!(files.contains("scillm-gateway-data"), "{files}");
 }

@@ -266,6 +266,18 @@ async fn a_client_traceparent_continues_through_the_gateway_to_the_upstream_call
         .unwrap_or_else(|| panic!("no chat span; got {:?}", receiver.spans()));
     assert_eq!(chat.kind, 3, "a client span");
     assert_eq!(chat.trace_id, TRACE_ID, "the client's trace continues");
+    // The enclosing spans end after the chat span, so they may come in a later export.
+    let item_exported = receiver
+        .wait_for(Duration::from_secs(10), |s| s.name == "router item")
+        .await;
+    let server_exported = receiver
+        .wait_for(Duration::from_secs(10), |s| s.kind == 2)
+        .await;
+    assert!(
+        item_exported.is_some() && server_exported.is_some(),
+        "{:?}",
+        receiver.spans()
+    );
     let spans = receiver.spans();
     let item = spans
         .iter()

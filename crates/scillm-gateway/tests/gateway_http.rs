@@ -399,7 +399,7 @@ async fn time_waiting_for_rate_limit_capacity_is_queue_time_not_gateway_overhead
     let queue_ms = body["scillm_router"]["queue_ms"].as_u64().unwrap();
     assert!(queue_ms >= 500, "waited for capacity: queue_ms {queue_ms}");
     assert!(
-        overhead < 250.0,
+        overhead < queue_ms as f64 / 2.0,
         "x-scillm-overhead-ms {overhead} counts the {queue_ms} ms spent waiting for capacity"
     );
     gw.shutdown().await.unwrap();

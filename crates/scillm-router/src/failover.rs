@@ -27,6 +27,10 @@ use crate::resolve::Target;
 use crate::state::RouterState;
 use crate::strategy::Picker;
 
+/// How close to the request's deadline a timeout counts as the deadline's doing (timers
+/// fire a little late or early, by at most a few milliseconds).
+const DEADLINE_SLACK: Duration = Duration::from_millis(10);
+
 /// The router's policy settings and shared state.
 #[derive(Debug)]
 pub struct Policy {
@@ -233,8 +237,14 @@ pub async fn call_with_failover(
                 }
                 // A lone target is never cooled down: there is nowhere else to go, and
                 // its own retries already honoured the hint (LiteLLM does the same).
+                // A timeout that the request's own deadline caused (a caller's short
+                // `timeout`) says nothing about the deployment: it does not cool it.
+                let callers_deadline = e.kind == ErrorKind::Timeout
+                    && env
+                        .deadline
+                        .is_some_and(|d| Instant::now() + DEADLINE_SLACK >= d);
                 if let Some(d) = target.state.as_ref().filter(|_| targets.len() > 1) {
-                    if cools_down(&e) {
+                    if cools_down(&e) && !callers_deadline {
                         let fails = state.record_failure(&d.id);
                         if e.kind == ErrorKind::RateLimited
                             || e.status == Some(429)

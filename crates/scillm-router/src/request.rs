@@ -247,23 +247,13 @@ impl RequestItem {
         }
     }
 
-    /// The item as a request, checked as every server checks one
-    /// ([`ChatRequest::validate`]: e.g. `messages` not empty), or the `invalid_request`
-    /// error for its slot.
+    /// The item as a request, or the `invalid_request` error for its slot.
     pub fn into_request(self) -> Result<RouterRequest, ProviderError> {
-        let request = match self {
-            RequestItem::Ready(r) => *r,
-            RequestItem::Raw(v) => RouterRequest::from_value(v)?,
-            RequestItem::Invalid(msg) => return Err(invalid(msg)),
-        };
-        // The checks every server makes before acting on a request (e.g. `messages` not
-        // empty), so a batch line or a library call fails as the gateway's 400 does
-        // instead of being sent upstream.
-        request
-            .request
-            .validate()
-            .map_err(|e| invalid(format!("`{}`: {}", e.param, e.message)))?;
-        Ok(request)
+        match self {
+            RequestItem::Ready(r) => Ok(*r),
+            RequestItem::Raw(v) => RouterRequest::from_value(v),
+            RequestItem::Invalid(msg) => Err(invalid(msg)),
+        }
     }
 
     /// The model the item names, when it can be read without parsing all of it.
@@ -274,6 +264,17 @@ impl RequestItem {
             RequestItem::Invalid(_) => None,
         }
     }
+}
+
+/// The checks every server makes before acting on a request ([`ChatRequest::validate`]:
+/// `messages` not empty, `response_format`, `tools`, `tool_choice` shapes), as the
+/// `invalid_request` error of an item, so a batch line or a library call the gateway would
+/// refuse with 400 is never sent upstream. Run after schema-first mode has set
+/// `response_format` from the item's `json_schema`.
+pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
+    request
+        .validate()
+        .map_err(|e| invalid(format!("`{}`: {}", e.param, e.message)))
 }
 
 impl From<RouterRequest> for RequestItem {

@@ -171,6 +171,12 @@ async fn run(
             set_schema_format(&mut item.request, schema);
         }
     }
+    if let Err(e) = crate::request::validate(&item.request) {
+        let mut r = RouterResult::failed(index, model_hint.as_deref(), e);
+        r.meta.queue_ms = queue_ms;
+        r.queued = queued;
+        return r;
+    }
     // The directives are for this router; an upstream would refuse the unknown field.
     let directives = CacheDirectives::take(&mut item.request);
     let cache = inner.cache.get().await;

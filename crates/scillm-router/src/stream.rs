@@ -37,6 +37,13 @@ impl std::fmt::Debug for RoutedStream {
 /// Open `item` as a stream.
 pub async fn open(inner: &Inner, item: RouterRequest) -> Result<RoutedStream, Box<RouterResult>> {
     let config = &inner.config;
+    if let Err(e) = crate::request::validate(&item.request) {
+        return Err(Box::new(RouterResult::failed(
+            0,
+            Some(&item.request.model),
+            e,
+        )));
+    }
     let started = Instant::now();
     let timeout = item.timeout.or_else(|| config.router.timeout_s.map(secs));
     let env = ExecEnv {

@@ -153,6 +153,42 @@ async fn a_deployment_that_times_out_answers_garbage_or_drops_connections_cools_
 }
 
 #[tokio::test]
+async fn a_timeout_the_callers_own_deadline_caused_does_not_cool_the_deployment() {
+    // A client's short `timeout` is the client's doing: cooling the deployment for it would
+    // let any caller take a model's deployments out of rotation.
+    let (slow, healthy) = (
+        ChatMock::builder()
+            .latency(Duration::from_secs(30))
+            .start()
+            .await
+            .unwrap(),
+        mock("fine").await,
+    );
+    let mut first = dep("m", &slow);
+    first["order"] = json!(1);
+    let mut second = dep("m", &healthy);
+    second["order"] = json!(2);
+    let r = router(json!([first, second]), &[("router.cooldown_s", json!(600))]);
+    for i in 0..2 {
+        let mut hurried = item("m", "q");
+        hurried["timeout"] = json!(0.2);
+        let res = r.completion(hurried).await;
+        assert_eq!(
+            res.meta.error_kind,
+            Some(ErrorKind::Timeout),
+            "request {i}: {:?}",
+            res.meta
+        );
+    }
+    assert_eq!(
+        slow.request_count(),
+        2,
+        "the deployment was not cooled down"
+    );
+    assert_eq!(healthy.request_count(), 0);
+}
+
+#[tokio::test]
 async fn a_failing_model_falls_back_to_another_model_name() {
     let (down, backup) = (always(503).await, mock("from backup").await);
     let r = router(
@@ -300,13 +336,20 @@ async fn an_item_the_gateway_would_refuse_is_an_invalid_request_and_never_sent()
     no_messages["messages"] = json!([]);
     let mut bad_format = item("m", "q");
     bad_format["response_format"] = json!({"type": "yaml"});
+    // Schema-first with the schema beside the request: valid once the router has set
+    // `response_format` from it.
+    let mut schema_first = item("m", "q");
+    schema_first["response_mode"] = json!("schema_first");
+    schema_first["response_format"] = json!({"type": "json_schema"});
+    schema_first["json_schema"] = json!({"type": "object"});
     let out = r
         .parallel(
-            vec![no_messages, bad_format, item("m", "fine")],
+            vec![no_messages, bad_format, item("m", "fine"), schema_first],
             scillm_router::ParallelOptions::new(),
         )
         .await;
-    assert_eq!(out.len(), 3);
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[3].meta.error_kind, None, "{:?}", out[3].meta);
     for (res, param) in out.iter().zip(["messages", "response_format"]) {
         assert_eq!(
             res.meta.error_kind,
@@ -318,5 +361,8 @@ async fn an_item_the_gateway_would_refuse_is_an_invalid_request_and_never_sent()
         assert!(exception.contains(param), "{exception}");
     }
     assert!(out[2].is_ok(), "{:?}", out[2].meta);
-    assert_eq!(m.request_count(), 1, "only the valid item went upstream");
+    // Only the valid items went upstream: `fine` once, the schema-first item twice (its
+    // non-JSON answer retried with `json_object`, SPEC §6).
+    assert_eq!(m.request_count(), 3);
+    assert!(out[3].meta.fallback_used);
 }

@@ -118,6 +118,10 @@ pub fn describe_all() {
         DEPLOYMENT_COOLDOWNS_TOTAL,
         "Times a deployment was put into cooldown."
     );
+    describe_counter!(
+        DEPLOYMENT_FAILURES_TOTAL,
+        "Failed calls to a deployment, also those an item recovered from by failing over."
+    );
     describe_histogram!(
         RATE_LIMIT_WAIT_SECONDS,
         Unit::Seconds,

@@ -24,20 +24,28 @@ pub struct StateConfig {
 
 impl StateConfig {
     /// The Redis of `redis_url` as it may be shown (a start-up line, a status page):
-    /// scheme, host, port and database, never the user, password or query. `None` without
-    /// `redis_url`; a URL that does not parse shows as `"(an unparsable Redis URL)"`.
+    /// scheme, host, port and a numeric database (a Unix socket: its path), never the user,
+    /// password, query, or any other path (a password with an unencoded `/` would land
+    /// there). `None` without `redis_url`; a URL that does not parse shows as
+    /// `"(an unparsable Redis URL)"`.
     pub fn redis_display(&self) -> Option<String> {
         let raw = self.redis_url.as_ref()?;
-        Some(match url::Url::parse(raw.expose_secret()) {
-            Ok(mut u) => {
-                // Both fail only for URLs that cannot have credentials (nothing to remove).
-                let _ = u.set_username("");
-                let _ = u.set_password(None);
-                u.set_query(None);
-                u.set_fragment(None);
-                u.to_string()
+        let Ok(u) = url::Url::parse(raw.expose_secret()) else {
+            return Some("(an unparsable Redis URL)".to_string());
+        };
+        let scheme = u.scheme();
+        Some(match u.host_str() {
+            None => format!("{scheme}://{}", u.path()),
+            Some(host) => {
+                let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let db = u.path().trim_start_matches('/');
+                let db = if !db.is_empty() && db.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("/{db}")
+                } else {
+                    String::new()
+                };
+                format!("{scheme}://{host}{port}{db}")
             }
-            Err(_) => "(an unparsable Redis URL)".to_string(),
         })
     }
 }
@@ -131,6 +139,11 @@ mod tests {
         assert_eq!(
             shown("redis+unix:///run/redis.sock?db=1&pass=s3cret").as_deref(),
             Some("redis+unix:///run/redis.sock")
+        );
+        // An unencoded `/` in the password puts its end in the path: never shown.
+        assert_eq!(
+            shown("redis://default:12/cd@cache.internal:6379").as_deref(),
+            Some("redis://default:12")
         );
         assert_eq!(
             shown("not a url s3cret").as_deref(),

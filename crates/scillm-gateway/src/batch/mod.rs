@@ -23,6 +23,7 @@ mod store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use scillm_core::config::GatewayConfig;
 use scillm_core::wire::unix_now;
 use scillm_core::Config;
 use scillm_router::Router;
@@ -114,7 +115,24 @@ impl BatchService {
                 running: Mutex::new(HashMap::new()),
             }),
         };
-        let store = service.store().await.map_err(|e| data_dir_error(&dir, e))?;
+        let store = match service.open_store().await {
+            Ok(store) => store,
+            // The default directory (in the working directory) may be unusable where the
+            // Batch API is not wanted at all, e.g. a read-only root filesystem: serve chat,
+            // and answer the Batch API with the reason, rather than refuse to start.
+            Err(e)
+                if !store::is_dir_in_use(&e) && g.data_dir == GatewayConfig::default().data_dir =>
+            {
+                tracing::warn!(
+                    path = %dir.display(),
+                    error = %e,
+                    "the default [gateway] data_dir cannot be used; the Batch API answers 500 \
+                     until it can (set [gateway] data_dir or --data-dir)"
+                );
+                return Ok(service);
+            }
+            Err(e) => return Err(data_dir_error(&dir, e)),
+        };
         let stored = store.batches().await.map_err(|e| data_dir_error(&dir, e))?;
         for batch in stored.into_iter().filter(BatchObject::is_active) {
             tracing::info!(batch = %batch.id, status = %batch.status, "resuming batch");
@@ -123,12 +141,24 @@ impl BatchService {
         Ok(service)
     }
 
-    async fn store(&self) -> std::io::Result<Store> {
+    /// The store, opened (and locked) on first use.
+    async fn open_store(&self) -> std::io::Result<Store> {
         self.inner
             .store
             .get_or_try_init(|| Store::open(&self.inner.dir))
             .await
             .cloned()
+    }
+
+    /// [`Self::open_store`] for a request: an error names the directory.
+    async fn store(&self) -> std::io::Result<Store> {
+        self.open_store().await.map_err(|e| {
+            if store::is_dir_in_use(&e) {
+                e
+            } else {
+                std::io::Error::new(e.kind(), format!("{}: {e}", self.inner.dir.display()))
+            }
+        })
     }
 
     /// Batches running now.
@@ -339,7 +369,7 @@ fn io_error(e: std::io::Error) -> ApiError {
 }
 
 fn data_dir_error(dir: &std::path::Path, source: std::io::Error) -> GatewayError {
-    if source.kind() == std::io::ErrorKind::ResourceBusy {
+    if store::is_dir_in_use(&source) {
         return GatewayError::DataDirInUse {
             path: dir.display().to_string(),
         };

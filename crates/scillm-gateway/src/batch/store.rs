@@ -35,8 +35,10 @@ impl Store {
     /// Open (creating) `root/files` and `root/batches`, and take the exclusive lock on
     /// `root/.lock`.
     ///
-    /// Errors: an I/O error of kind [`std::io::ErrorKind::ResourceBusy`] when another
-    /// store (in this process or another) holds the lock; any other I/O error as is.
+    /// Errors: an I/O error wrapping [`DirInUse`] when another store (in this process or
+    /// another) holds the lock ([`is_dir_in_use`]); any other I/O error as is. A
+    /// filesystem without locks (some network filesystems) is used unlocked, with a
+    /// warning.
     pub async fn open(root: &Path) -> std::io::Result<Self> {
         tokio::fs::create_dir_all(root.join("files")).await?;
         tokio::fs::create_dir_all(root.join("batches")).await?;
@@ -157,12 +159,27 @@ fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::new(
-            std::io::ErrorKind::ResourceBusy,
-            "another running gateway uses this data_dir (it holds the lock on .lock in it)",
-        )),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::other(DirInUse)),
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            tracing::warn!(
+                path = %path.display(),
+                "the filesystem of [gateway] data_dir has no file locks: nothing stops a \
+                 second gateway from using it too"
+            );
+            Ok(file)
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
+}
+
+/// Another running gateway holds the data_dir's lock.
+#[derive(Debug, thiserror::Error)]
+#[error("another running gateway uses this data_dir (it holds the lock on .lock in it)")]
+pub struct DirInUse;
+
+/// Whether `e` is [`Store::open`]'s "another gateway holds the directory".
+pub fn is_dir_in_use(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<DirInUse>())
 }
 
 /// Ids are generated here (`file-…`, `batch_…`): anything else (e.g. `../x`) names no
