@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use scillm_core::config::{secs, Deployment};
 use scillm_core::registry::{self, ProviderSettings};
@@ -157,11 +157,21 @@ impl Drop for InFlight {
     }
 }
 
+/// How close to the request's deadline a timeout counts as the deadline's doing (timers
+/// fire a little late or early, by at most a few milliseconds).
+const DEADLINE_SLACK: Duration = Duration::from_millis(10);
+
 /// Whether a failure cools its deployment down: the retryable failures of SPEC §13 — 429,
 /// 5xx (and local overload), a connection that failed, a call that timed out, an answer
 /// that is not a chat completion — as LiteLLM cools a deployment down on any of them
-/// (after `allowed_fails`).
-pub fn cools_down(err: &ProviderError) -> bool {
+/// (after `allowed_fails`). A timeout that the request's own `deadline` caused (a caller's
+/// short `timeout`) says nothing about the deployment and does not cool it.
+pub fn cools_down(err: &ProviderError, deadline: Option<Instant>) -> bool {
+    if err.kind == ErrorKind::Timeout
+        && deadline.is_some_and(|d| Instant::now() + DEADLINE_SLACK >= d)
+    {
+        return false;
+    }
     matches!(
         err.kind,
         ErrorKind::RateLimited

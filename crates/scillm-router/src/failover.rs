@@ -24,12 +24,9 @@ use crate::deployments::{cools_down, fails_over, InFlight};
 use crate::execute::{ExecEnv, Progress};
 use crate::request::RouterRequest;
 use crate::resolve::Target;
+use crate::settle::settle_on_usage;
 use crate::state::RouterState;
 use crate::strategy::Picker;
-
-/// How close to the request's deadline a timeout counts as the deadline's doing (timers
-/// fire a little late or early, by at most a few milliseconds).
-const DEADLINE_SLACK: Duration = Duration::from_millis(10);
 
 /// The router's policy settings and shared state.
 #[derive(Debug)]
@@ -237,14 +234,8 @@ pub async fn call_with_failover(
                 }
                 // A lone target is never cooled down: there is nowhere else to go, and
                 // its own retries already honoured the hint (LiteLLM does the same).
-                // A timeout that the request's own deadline caused (a caller's short
-                // `timeout`) says nothing about the deployment: it does not cool it.
-                let callers_deadline = e.kind == ErrorKind::Timeout
-                    && env
-                        .deadline
-                        .is_some_and(|d| Instant::now() + DEADLINE_SLACK >= d);
                 if let Some(d) = target.state.as_ref().filter(|_| targets.len() > 1) {
-                    if cools_down(&e) && !callers_deadline {
+                    if cools_down(&e, env.deadline) {
                         let fails = state.record_failure(&d.id);
                         if e.kind == ErrorKind::RateLimited
                             || e.status == Some(429)
@@ -265,56 +256,6 @@ pub async fn call_with_failover(
                     return Err(last.unwrap_or_else(no_target));
                 }
             }
-        }
-    }
-}
-
-/// `stream` with its deployment's token charge corrected, when the stream ends, by the
-/// last usage its chunks reported (`stream_options.include_usage`; some servers repeat a
-/// running total on every chunk), as a complete answer's is.
-fn settle_on_usage(
-    stream: ChunkStream,
-    state: Arc<dyn RouterState>,
-    deployment: Arc<str>,
-    charged: u64,
-) -> ChunkStream {
-    use futures::StreamExt;
-    let mut settle = SettleOnEnd {
-        state,
-        deployment,
-        charged,
-        total: None,
-    };
-    Box::pin(stream.map(move |chunk| {
-        if let Ok(c) = &chunk {
-            if let Some(u) = &c.usage {
-                // A method call, so the closure owns all of `settle` (not just the
-                // field), and the settling happens when the stream is dropped.
-                settle.saw(u.total_tokens);
-            }
-        }
-        chunk
-    }))
-}
-
-/// Settles a stream's token charge with the last usage seen when the stream is dropped.
-struct SettleOnEnd {
-    state: Arc<dyn RouterState>,
-    deployment: Arc<str>,
-    charged: u64,
-    total: Option<u64>,
-}
-
-impl SettleOnEnd {
-    fn saw(&mut self, total: u64) {
-        self.total = Some(total);
-    }
-}
-
-impl Drop for SettleOnEnd {
-    fn drop(&mut self) {
-        if let Some(total) = self.total {
-            self.state.settle(&self.deployment, self.charged, total);
         }
     }
 }

@@ -46,6 +46,7 @@ mod resolve;
 mod result;
 mod router;
 mod run;
+mod settle;
 pub mod shared_state;
 pub mod state;
 mod strategy;
