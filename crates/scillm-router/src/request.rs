@@ -272,9 +272,7 @@ impl RequestItem {
 /// refuse with 400 is never sent upstream. Run after schema-first mode has set
 /// `response_format` from the item's `json_schema`.
 pub fn validate(request: &ChatRequest) -> Result<(), ProviderError> {
-    request
-        .validate()
-        .map_err(|e| invalid(format!("`{}`: {}", e.param, e.message)))
+    request.validate().map_err(|e| invalid(e.message))
 }
 
 impl From<RouterRequest> for RequestItem {
