@@ -205,20 +205,30 @@ fn serve_in_until_listening(cfg: &std::path::Path, cwd: &std::path::Path) -> (Se
     }
 }
 
-#[test]
-fn the_start_up_line_says_where_state_lives_without_the_redis_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("scillm.toml");
-    let data = dir.path().join("data");
-    // Nothing listens on port 1: the gateway starts on local limits (SPEC §18).
+/// `dir/scillm.toml`: `extra` TOML, `[gateway] data_dir = dir/data` and one model `m`;
+/// the file and the data_dir.
+fn gateway_config(dir: &std::path::Path, extra: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cfg = dir.join("scillm.toml");
+    let data = dir.join("data");
     std::fs::write(
         &cfg,
         format!(
-            "[state]\nredis_url = \"redis://ops:hunter2secret@127.0.0.1:1/3\"\n[cache]\nmode = \"local\"\n[gateway]\ndata_dir = \"{}\"\n[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
+            "{extra}[gateway]\ndata_dir = \"{}\"\n[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
             data.display()
         ),
     )
     .unwrap();
+    (cfg, data)
+}
+
+#[test]
+fn the_start_up_line_says_where_state_lives_without_the_redis_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: the gateway starts on local limits (SPEC §18).
+    let (cfg, data) = gateway_config(
+        dir.path(),
+        "[state]\nredis_url = \"redis://ops:hunter2secret@127.0.0.1:1/3\"\n[cache]\nmode = \"local\"\n",
+    );
     let (_server, port, line) = serve_until_listening(&cfg);
     assert!(line.contains(&format!("http://127.0.0.1:{port}")), "{line}");
     assert!(line.contains("1 models: m"), "{line}");
@@ -237,16 +247,7 @@ fn the_start_up_line_says_where_state_lives_without_the_redis_password() {
 #[test]
 fn a_second_gateway_on_the_same_data_dir_is_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("scillm.toml");
-    let data = dir.path().join("data");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[gateway]\ndata_dir = \"{}\"\n[[model_list]]\nmodel_name = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9\"\n",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let (cfg, data) = gateway_config(dir.path(), "");
     let (_first, _, line) = serve_until_listening(&cfg);
     assert!(
         line.contains("limits and cooldowns in this process"),
